@@ -1,0 +1,56 @@
+/** Test helpers: a seeded PRNG and simulated ping/pong exchanges. */
+
+/** mulberry32: deterministic uniform [0, 1) numbers from a seed. */
+export function rng(seed) {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/**
+ * One ping/pong: client sends at local ms t0; server clock = local + offset.
+ * @returns {[number, number, number, number]} t0, t1, t2, t3 (ms)
+ */
+export function exchange(t0, offset, upMs, downMs, processingMs) {
+  const t1 = t0 + upMs + offset;
+  const t2 = t1 + processingMs;
+  const t3 = t2 - offset + downMs;
+  return [t0, t1, t2, t3];
+}
+
+/**
+ * A media element that plays a live stream: its PDT (ms since epoch) advances
+ * at playbackRate x (1 + drift) per ms of real time, and like Chromium its
+ * reported time is off by `glitchMs` for a while right after a rate change.
+ */
+export class FakeMedia {
+  constructor({ pdt, driftPpm = 0, noiseMs = 1, glitchMs = 18, glitchForMs = 250, random = rng(7) }) {
+    Object.assign(this, { pdt, drift: driftPpm * 1e-6, noiseMs, glitchMs, glitchForMs, random });
+    this.rate = 1;
+    this.glitchUntil = -Infinity;
+  }
+  /** Advances real time by dt ms, ending at real time `now`. */
+  advance(dt) {
+    this.pdt += dt * this.rate * (1 + this.drift);
+  }
+  setRate(rate, now) {
+    this.rate = rate;
+    this.glitchUntil = now + this.glitchForMs;
+  }
+  /** What the player would read (ms since epoch). */
+  reported(now) {
+    const glitch = now < this.glitchUntil ? this.glitchMs : 0;
+    return this.pdt + glitch + (this.random() * 2 - 1) * this.noiseMs;
+  }
+}
+
+/** p-th percentile (0..100) of numbers. */
+export function percentile(values, p) {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+}

@@ -1,0 +1,168 @@
+import test from "node:test";
+import assert from "node:assert/strict";
+import { SyncController } from "../js/sync.js";
+import { ClockOffset } from "../js/clock.js";
+import { FakeMedia, rng, exchange, percentile } from "./support/sim.js";
+
+const D = 800; // playback delay, ms
+
+/**
+ * Runs a listener for `seconds`: ticks every ~100 ms, pings every 2 s (a
+ * burst of 8 when the clock jumped or the controller asks) over a jittery
+ * network, and applies the controller's actions to a drifting media clock.
+ * `events` maps a real time (ms) to a function mutating the world.
+ */
+function simulate({ seconds, initialErrorMs = 0, driftPpm = 60, seed = 1, events = {}, controller = new SyncController() }) {
+  const random = rng(seed);
+  const world = { serverOffset: 1_764_000_000_000, localStep: 0 };
+  const clock = new ClockOffset();
+  let now = 0; // real time, ms; the local clock reads now + world.localStep
+  const serverTrue = () => now + world.serverOffset;
+  const media = new FakeMedia({ pdt: serverTrue() - D + initialErrorMs, driftPpm, random: rng(seed + 1) });
+  const trace = [];
+  let nextPing = 0;
+  let burst = 8;
+  const pending = new Map(Object.entries(events).map(([t, f]) => [Number(t), f]));
+  while (now < seconds * 1000) {
+    const dt = 95 + random() * 10;
+    now += dt;
+    media.advance(dt);
+    for (const [t, f] of pending) if (now >= t) { f(world, media); pending.delete(t); }
+    const local = now + world.localStep;
+    if (now >= nextPing) {
+      const up = 1 + -Math.log(1 - random()) * 4;
+      const down = 1 + -Math.log(1 - random()) * 4;
+      if (clock.addSample(...exchange(local, world.serverOffset - world.localStep, up, down, 0.2)) === "jump") burst = 8;
+      burst = Math.max(0, burst - 1);
+      nextPing = now + (burst > 0 ? 50 : 2000);
+    }
+    const action = controller.update({
+      now: local,
+      playingPdt: media.reported(now),
+      serverNow: clock.ready ? clock.serverNow(local) : null,
+      delayMs: D,
+    });
+    if (action.verifyClock) { burst = 8; nextPing = now; }
+    if (action.seekTo !== undefined) media.pdt = action.seekTo + 40; // a seek lands ~40 ms late
+    if (action.playbackRate !== undefined) media.setRate(action.playbackRate, now);
+    trace.push({ t: now, trueError: media.pdt - (serverTrue() - D), rate: media.rate });
+  }
+  return { trace, controller, media };
+}
+
+test("start-up: a large error is fixed by a seek, then converges", () => {
+  const { trace, controller } = simulate({ seconds: 60, initialErrorMs: 3000 });
+  assert.equal(controller.stats.seeks, 1);
+  const late = trace.filter((s) => s.t > 30_000).map((s) => Math.abs(s.trueError));
+  assert.ok(percentile(late, 95) < 6, `p95 ${percentile(late, 95)} ms`);
+});
+
+test("errors under the seek threshold are corrected by rate, not seeks", () => {
+  for (const initial of [-300, -40, 15, 120, 450]) {
+    const { trace, controller } = simulate({ seconds: 60, initialErrorMs: initial, seed: 3 });
+    assert.equal(controller.stats.seeks, 0, `initial ${initial}`);
+    const late = trace.filter((s) => s.t > 45_000).map((s) => Math.abs(s.trueError));
+    assert.ok(percentile(late, 95) < 6, `initial ${initial}: p95 ${percentile(late, 95)} ms`);
+    const rates = new Set(trace.map((s) => s.rate));
+    for (const r of rates) assert.ok(Math.abs(r - 1) <= 0.03 + 1e-9, `rate ${r} within clamp`);
+  }
+});
+
+test("rate nudging sets the rate once and returns to 1.0", () => {
+  const c = new SyncController();
+  let now = 0;
+  const actions = [];
+  // steady 20 ms ahead: after the averaging window, exactly one change to 1 - 0.5 * 0.020 = 0.99
+  for (; now < 1500; now += 100) {
+    const a = c.update({ now, playingPdt: 10_000 + now + 20, serverNow: 10_000 + now + D, delayMs: D });
+    if (a.playbackRate !== undefined) actions.push(a.playbackRate);
+  }
+  assert.deepEqual(actions, [0.99]);
+  // the error changes sign: back to 1.0
+  for (; now < 4000; now += 100) {
+    const a = c.update({ now, playingPdt: 10_000 + now - 1, serverNow: 10_000 + now + D, delayMs: D });
+    if (a.playbackRate !== undefined) actions.push(a.playbackRate);
+  }
+  assert.deepEqual(actions, [0.99, 1]);
+});
+
+test("small errors inside the dead band leave the rate alone", () => {
+  const c = new SyncController();
+  for (let now = 0; now < 10_000; now += 100) {
+    const a = c.update({ now, playingPdt: now + 5, serverNow: now + D, delayMs: D });
+    assert.equal(a.playbackRate, undefined);
+    assert.equal(a.seekTo, undefined);
+  }
+  assert.ok(Math.abs(c.error - 5) < 1e-9);
+});
+
+test("seek threshold: the error must persist past 500 ms, after a clock check", () => {
+  const c = new SyncController();
+  const behind = (now) => ({ now, playingPdt: 1000, serverNow: 1000 + D + 600, delayMs: D });
+  assert.equal(c.update({ now: 0, playingPdt: 1000, serverNow: 1000 + D - 490, delayMs: D }).seekTo, undefined);
+  const first = c.update(behind(100));
+  assert.equal(first.verifyClock, true, "first look past the threshold asks for a clock check");
+  assert.equal(first.seekTo, undefined);
+  assert.equal(c.update({ now: 200, playingPdt: 1000, serverNow: 1000 + D, delayMs: D }).seekTo, undefined, "a glitch that went away");
+  assert.equal(c.update(behind(300)).verifyClock, undefined, "clock checks are rate-limited");
+  assert.equal(c.update(behind(700)).seekTo, undefined);
+  const a = c.update(behind(800));
+  assert.equal(a.seekTo, 1600);
+  assert.equal(a.rawError, -600);
+});
+
+test("samples right after a rate change are ignored", () => {
+  const c = new SyncController();
+  c.rate = 0.99;
+  c.settleUntil = 300;
+  // a Chromium-like +18 ms jump during the settle time must not count as a sign change
+  for (let now = 0; now < 300; now += 50) {
+    assert.equal(c.update({ now, playingPdt: now - 18, serverNow: now + D, delayMs: D }).playbackRate, undefined);
+  }
+  assert.equal(c.window.length, 0);
+});
+
+test("losing the input resets the rate to 1.0 and forgets the error", () => {
+  const c = new SyncController();
+  c.rate = 1.02;
+  const a = c.update({ now: 0, playingPdt: null, serverNow: 5, delayMs: D });
+  assert.equal(a.playbackRate, 1);
+  assert.equal(a.error, null);
+  assert.equal(c.update({ now: 100, playingPdt: null, serverNow: 5, delayMs: D }).playbackRate, undefined);
+});
+
+test("a clock jump is detected and re-measured without a seek", () => {
+  const { trace, controller } = simulate({
+    seconds: 120,
+    events: { 60_000: (world) => { world.localStep += 4000; } },
+  });
+  assert.equal(controller.stats.seeks, 0, "the media was never wrong: no seek");
+  const late = trace.filter((s) => s.t > 61_000).map((s) => Math.abs(s.trueError));
+  assert.ok(percentile(late, 95) < 6);
+});
+
+test("the media jumping (stall, lost data) is fixed by one seek", () => {
+  const { trace, controller } = simulate({
+    seconds: 90,
+    events: { 30_000: (_world, media) => { media.pdt -= 2500; } },
+  });
+  assert.equal(controller.stats.seeks, 1);
+  const late = trace.filter((s) => s.t > 60_000).map((s) => Math.abs(s.trueError));
+  assert.ok(percentile(late, 95) < 6);
+});
+
+test("no oscillation over a long run: error stays small, rate changes are few", () => {
+  const minutes = 30;
+  const { trace, controller } = simulate({ seconds: minutes * 60, driftPpm: 80, seed: 11 });
+  const errors = trace.filter((s) => s.t > 60_000).map((s) => Math.abs(s.trueError));
+  assert.ok(percentile(errors, 95) < 7, `p95 ${percentile(errors, 95)} ms`);
+  assert.ok(Math.max(...errors) < 15, `max ${Math.max(...errors)} ms`);
+  // 80 ppm drifts 144 ms in 30 min; each correction takes out about 4 ms (from 6 down to 2)
+  const drift = 80e-6 * minutes * 60_000;
+  assert.ok(controller.stats.rateChanges <= 2 * (drift / 4) + 6, `${controller.stats.rateChanges} rate changes`);
+  // each correction is one change away from 1.0 and one back, far apart: no hunting
+  const starts = trace.filter((s, i) => i > 0 && trace[i - 1].rate === 1 && s.rate !== 1).map((s) => s.t);
+  const gaps = starts.slice(1).map((t, i) => t - starts[i]);
+  assert.ok(Math.min(...gaps) > 10_000, `shortest gap between corrections ${Math.min(...gaps)} ms`);
+  assert.equal(controller.stats.seeks, 0);
+});
