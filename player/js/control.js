@@ -10,7 +10,7 @@
  * that went silent (a server restart behind a proxy may never send a close).
  */
 
-/** Connection status: "connecting" (first attempt), "open", "reconnecting" (lost, retrying), "stopped". */
+/** Connection status: "connecting" (first attempt), "open", "reconnecting" (an attempt failed or the connection was lost; retrying), "stopped". */
 
 /**
  * The socket URL for the page's location: ws:// for http, wss:// for https.
@@ -55,7 +55,6 @@ export class ControlClient {
     /** Server-assigned id from `welcome`, or null. */
     this.clientId = null;
     this.attempt = 0;
-    this.everOpened = false;
     this.nextId = 1;
     /** @type {Set<number>} ids of pings sent on the current socket */
     this.outstanding = new Set();
@@ -83,7 +82,15 @@ export class ControlClient {
   /** Forgets the clock samples and re-measures with a burst (page visible again). */
   resync() {
     this.o.clock.reset();
-    this.burst();
+    this.measure();
+  }
+
+  /** Sends a burst of pings now, keeping the samples (the sync controller asked for a clock check). */
+  measure() {
+    this.burstLeft = this.o.burstCount;
+    if (this.timers.ping !== null) this.o.timers.clearTimeout(this.timers.ping);
+    this.timers.ping = null;
+    this.ping();
   }
 
   /**
@@ -116,12 +123,11 @@ export class ControlClient {
   opened(socket) {
     if (socket !== this.socket) return;
     this.setStatus("open");
-    this.everOpened = true;
     this.lastHeard = this.o.now();
     this.outstanding.clear();
     this.send({ type: "hello", ...this.o.hello() });
     this.o.clock.reset();
-    this.burst();
+    this.measure();
     this.scheduleReport();
   }
 
@@ -155,7 +161,7 @@ export class ControlClient {
   pong(msg) {
     if (!this.outstanding.delete(msg.id)) return; // not ours, or from an old socket
     const result = this.o.clock.addSample(msg.clientSent, msg.serverReceived, msg.serverSent, this.o.now());
-    if (result === "jump") this.burst();
+    if (result === "jump") this.measure();
   }
 
   /** @private */
@@ -163,7 +169,7 @@ export class ControlClient {
     if (socket !== this.socket || this.status === "stopped") return;
     this.socket = null;
     this.clearTimers();
-    this.setStatus(this.everOpened ? "reconnecting" : "connecting");
+    this.setStatus("reconnecting");
     const delay = Math.min(this.o.backoffMaxMs, this.o.backoffBaseMs * 2 ** this.attempt);
     this.attempt += 1;
     const jittered = delay * (0.5 + 0.5 * this.o.random());
@@ -172,14 +178,6 @@ export class ControlClient {
       this.connect();
     }, jittered);
     if (socket) socket.close();
-  }
-
-  /** @private starts a burst of pings now */
-  burst() {
-    this.burstLeft = this.o.burstCount;
-    if (this.timers.ping !== null) this.o.timers.clearTimeout(this.timers.ping);
-    this.timers.ping = null;
-    this.ping();
   }
 
   /** @private sends one ping and schedules the next; also the silence watchdog */

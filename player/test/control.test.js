@@ -182,3 +182,10 @@ test("stop closes the socket and never reconnects", () => {
   assert.equal(sockets.length, 1);
   assert.equal(client.send({ type: "x" }), false);
 });
+
+test("a failed first attempt reports reconnecting", () => {
+  const { sockets, client, seen } = setup();
+  client.start();
+  sockets[0].drop();
+  assert.deepEqual(seen.statuses, ["connecting", "reconnecting"]);
+});

@@ -1,0 +1,205 @@
+/**
+ * Listener page: connects to the control socket at load (so now-playing and
+ * the connection show at once), starts audio on "Join" (the gesture browsers
+ * require), keeps it in sync every SYNC_TICK_MS and reports to the server.
+ */
+import { ClockOffset } from "./clock.js";
+import { SyncController } from "./sync.js";
+import { ControlClient, wsUrl } from "./control.js";
+import { LiveMedia, loadHls } from "./media.js";
+import { Volume } from "./volume.js";
+import { coverUrl } from "./api.js";
+import { deviceName, formatMs } from "./format.js";
+import { $ } from "./dom.js";
+
+/** Sync controller period (ms). */
+const SYNC_TICK_MS = 100;
+/** Playback delay D (ms) assumed until the server announces it. */
+const DEFAULT_DELAY_MS = 1000;
+
+const ui = {
+  connection: $("#connection"),
+  banner: $("#banner"),
+  cover: /** @type {HTMLImageElement} */ ($("#cover")),
+  coverPlaceholder: $("#cover-placeholder"),
+  title: $("#title"),
+  artist: $("#artist"),
+  playStatus: $("#play-status"),
+  join: /** @type {HTMLButtonElement} */ ($("#join")),
+  volume: /** @type {HTMLInputElement} */ ($("#volume")),
+  sync: $("#sync"),
+};
+const audio = /** @type {HTMLAudioElement} */ ($("#audio"));
+
+/** Local monotonic clock (ms, epoch-based): unaffected by system clock steps. */
+const now = () => performance.timeOrigin + performance.now();
+const device = deviceName(navigator.userAgent, navigator.maxTouchPoints);
+const clock = new ClockOffset();
+const sync = new SyncController();
+const volume = new Volume(audio);
+let media = null;
+/** Latest session state from the server, or null. */
+let session = null;
+let joined = false;
+let lastTrackId = null;
+
+const control = new ControlClient({
+  url: wsUrl(location),
+  WebSocket,
+  clock,
+  now,
+  hello: () => ({ role: "listener", device }),
+  onState: showState,
+  onMessage: (msg) => {
+    if (msg.type === "error") showBanner(msg.message ?? msg.code);
+  },
+  onStatus: showConnection,
+  report: () => ({
+    syncError: sync.error === null ? null : Math.round(sync.error * 10) / 10,
+    buffer: media && joined ? Math.round(media.bufferAhead() * 100) / 100 : 0,
+    state: playState(),
+    device,
+  }),
+});
+
+window.bardcast = {
+  /** Smoothed sync error (ms, positive = ahead), null while unknown. */
+  get syncError() { return sync.error; },
+  /** Server clock minus local clock (ms), null before the first pong. */
+  get offset() { return clock.offset; },
+  /** "playing" | "paused" | "stalled" | "idle" */
+  get state() { return playState(); },
+  /** Control socket status. */
+  get connection() { return control.status; },
+  get rtt() { return clock.lastRtt(); },
+  get playbackRate() { return audio.playbackRate; },
+};
+
+/** What this listener is doing, as reported to the server. */
+function playState() {
+  if (!joined) return "idle";
+  if (audio.paused) return "paused";
+  if (audio.seeking || audio.readyState < HTMLMediaElement.HAVE_FUTURE_DATA) return "stalled";
+  return "playing";
+}
+
+function delayMs() {
+  return session?.playbackDelayMs ?? DEFAULT_DELAY_MS;
+}
+
+function join() {
+  // Everything up to play() runs inside the click: iOS needs the gesture.
+  volume.unlock();
+  if (!media.supported) {
+    showBanner("This browser cannot play the stream. Try a current Chrome, Firefox or Safari.");
+    return;
+  }
+  if (!joined) media.start(delayMs() / 1000);
+  joined = true;
+  audio.play().catch((err) => showBanner(`Playback was blocked (${err.name}). Tap Join again.`));
+  ui.join.hidden = true;
+}
+
+function tick() {
+  const local = now();
+  const playing = playState() === "playing" && session !== null;
+  const pdt = playing ? media.playingPdt() : null;
+  const serverNow = clock.ready ? clock.serverNow(local) : null;
+  const action = sync.update({ now: local, playingPdt: pdt, serverNow, delayMs: delayMs() });
+  if (action.verifyClock) control.measure();
+  if (action.seekTo !== undefined && pdt !== null) media.seekBy((action.seekTo - pdt) / 1000);
+  if (action.playbackRate !== undefined) audio.playbackRate = action.playbackRate;
+  showSync(action.error);
+}
+
+function showState(state) {
+  const delayChanged = session?.playbackDelayMs !== state.playbackDelayMs;
+  session = state;
+  if (delayChanged && media) media.setDelay(delayMs() / 1000);
+  volume.setRoom(state.volume);
+  const np = state.nowPlaying;
+  ui.title.textContent = np ? np.title || "Untitled" : "Nothing playing";
+  ui.artist.textContent = np ? [np.artist, np.album].filter(Boolean).join(" — ") : "";
+  ui.playStatus.textContent = state.error ? state.error : !np || state.stopped ? "Silence" : state.paused ? "Paused" : "";
+  const trackId = np?.trackId ?? null;
+  if (trackId !== lastTrackId) {
+    lastTrackId = trackId;
+    const cover = np?.hasCover ? coverUrl(trackId) : null;
+    ui.cover.hidden = !cover;
+    ui.coverPlaceholder.hidden = Boolean(cover);
+    if (cover) ui.cover.src = cover;
+    else ui.cover.removeAttribute("src");
+    updateMediaSession(np, cover);
+  }
+}
+
+function updateMediaSession(np, cover) {
+  if (!("mediaSession" in navigator) || typeof MediaMetadata === "undefined") return;
+  navigator.mediaSession.metadata = np
+    ? new MediaMetadata({
+        title: np.title ?? "",
+        artist: np.artist ?? "",
+        album: np.album ?? "",
+        artwork: cover ? [{ src: new URL(cover, location.href).href }] : [],
+      })
+    : null;
+}
+
+const CONNECTION_LABELS = { connecting: "Connecting…", open: "Connected", reconnecting: "Reconnecting…", stopped: "Offline" };
+
+function showConnection(status) {
+  ui.connection.textContent = CONNECTION_LABELS[status] ?? status;
+  ui.connection.dataset.state = status;
+  if (status === "open") {
+    showBanner(null);
+    // Back after a loss: if the audio got stuck meanwhile, reload the stream.
+    if (joined && playState() === "stalled") media.recover();
+  } else if (status === "reconnecting") {
+    showBanner("Server unreachable — reconnecting by itself. The music resumes in sync when it is back.");
+  }
+}
+
+function showSync(error) {
+  if (!joined || error === null) {
+    ui.sync.textContent = joined ? "measuring…" : "–";
+    ui.sync.dataset.quality = "unknown";
+    return;
+  }
+  const size = Math.abs(error);
+  ui.sync.textContent = formatMs(error);
+  ui.sync.dataset.quality = size < 10 ? "good" : size < 50 ? "fair" : "poor";
+}
+
+/** @param {string | null} message */
+function showBanner(message) {
+  ui.banner.hidden = !message;
+  ui.banner.textContent = message ?? "";
+}
+
+ui.volume.value = String(volume.personal);
+ui.volume.addEventListener("input", () => volume.setPersonal(Number(ui.volume.value)));
+ui.join.addEventListener("click", join);
+ui.cover.addEventListener("error", () => {
+  ui.cover.hidden = true;
+  ui.coverPlaceholder.hidden = false;
+});
+audio.addEventListener("pause", () => {
+  // Paused from outside (lock screen, call, headphones unplugged): offer to resume.
+  if (!joined) return;
+  ui.join.hidden = false;
+  ui.join.textContent = "Resume";
+});
+audio.addEventListener("play", () => { ui.join.hidden = true; });
+document.addEventListener("visibilitychange", () => {
+  if (document.visibilityState !== "visible") return;
+  volume.resume();
+  control.resync();
+});
+
+ui.join.disabled = true;
+ui.join.textContent = "Loading…";
+media = new LiveMedia(audio, await loadHls(), showBanner);
+ui.join.disabled = false;
+ui.join.textContent = "Join the table";
+control.start();
+setInterval(tick, SYNC_TICK_MS);
