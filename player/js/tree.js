@@ -8,7 +8,7 @@
  * @returns {{folder: Folder, depth: number}[]}
  */
 export function flatten(roots, depth = 0) {
-  return sorted(roots).flatMap((folder) => [{ folder, depth }, ...flatten(folder.children ?? [], depth + 1)]);
+  return sortFolders(roots).flatMap((folder) => [{ folder, depth }, ...flatten(folder.children ?? [], depth + 1)]);
 }
 
 /**
@@ -53,7 +53,10 @@ export function moveTargets(roots, movingId) {
   return [{ folder: null, depth: 0 }, ...flatten(roots, 1).filter((x) => !excluded.has(x.folder.id))];
 }
 
-/** @private */
-function sorted(folders) {
+/**
+ * Siblings in display order: sortOrder, then name.
+ * @param {Folder[]} folders
+ */
+export function sortFolders(folders) {
   return [...folders].sort((a, b) => (a.sortOrder ?? 0) - (b.sortOrder ?? 0) || a.name.localeCompare(b.name));
 }

@@ -1,0 +1,59 @@
+/** Queue panel: the upcoming tracks; reorder (drag or ↑/↓), remove, clear. */
+import { h } from "../dom.js";
+import { formatTime } from "../format.js";
+
+/**
+ * @param {import("../dashboard.js").Context} ctx
+ * @param {HTMLElement} panel
+ */
+export function createQueue(ctx, panel) {
+  const list = h("ol", { class: "queue", "data-testid": "queue" });
+  const clear = h("button", { type: "button", "data-testid": "queue-clear", text: "Clear", onClick: () => ctx.command("queue", { action: "clear" }) });
+  panel.append(h("h2", {}, "Queue", h("span", { class: "spacer" }), clear), list);
+  let dragFrom = null;
+
+  const move = (from, to) => from !== to && ctx.command("queue", { action: "move", from, to });
+
+  function render() {
+    const queue = ctx.state?.queue ?? [];
+    const current = ctx.state?.queueIndex ?? -1;
+    clear.disabled = queue.length === 0;
+    if (!queue.length) {
+      list.replaceChildren(h("li", { class: "empty", "data-testid": "queue-empty", text: "Queue is empty. Add tracks with “+ Queue”." }));
+      return;
+    }
+    list.replaceChildren(...queue.map((item, index) => {
+      const li = h("li", {
+        draggable: "true", "data-testid": "queue-item", "data-index": index, "aria-current": String(index === current),
+        onDragstart: (e) => {
+          dragFrom = index;
+          e.dataTransfer.setData("text/plain", String(index));
+          e.dataTransfer.effectAllowed = "move";
+        },
+        onDragend: () => { dragFrom = null; },
+        onDragover: (e) => {
+          if (dragFrom === null) return;
+          e.preventDefault();
+          li.classList.add("drop-before");
+        },
+        onDragleave: () => li.classList.remove("drop-before"),
+        onDrop: (e) => {
+          li.classList.remove("drop-before");
+          if (dragFrom === null) return;
+          e.preventDefault();
+          move(dragFrom, index);
+        },
+      },
+      h("span", { class: "muted small", text: String(index + 1) }),
+      h("span", { class: "t", text: [item.title || "Untitled", item.artist].filter(Boolean).join(" — ") }),
+      h("span", { class: "muted small", text: formatTime(item.duration) }),
+      h("button", { type: "button", "data-testid": "queue-up", "aria-label": "Move up", disabled: index === 0, onClick: () => move(index, index - 1), text: "↑" }),
+      h("button", { type: "button", "data-testid": "queue-down", "aria-label": "Move down", disabled: index === queue.length - 1, onClick: () => move(index, index + 1), text: "↓" }),
+      h("button", { type: "button", "data-testid": "queue-remove", "aria-label": "Remove", onClick: () => ctx.command("queue", { action: "remove", index }), text: "✕" }));
+      return li;
+    }));
+  }
+
+  ctx.on("state", render);
+  render();
+}
