@@ -21,7 +21,7 @@ export function createFolderTree(ctx, panel) {
   /** Selected folder id; null = all tracks. */
   let current = null;
   const expanded = new Set(JSON.parse(localStorage.getItem("bardcast.expanded") ?? "[]"));
-  const list = h("ul", { class: "tree", "data-testid": "folder-tree" });
+  const list = h("ul", { class: "tree tree-root", "data-testid": "folder-tree", role: "tree" });
   panel.append(
     h("h2", {}, "Folders", h("span", { class: "spacer" }),
       h("button", { type: "button", "data-testid": "folder-new", onClick: () => create(null), text: "+ New" })),
@@ -66,10 +66,12 @@ export function createFolderTree(ctx, panel) {
           e.dataTransfer.effectAllowed = "move";
         },
       },
-      h("button", {
-        type: "button", class: "twist", tabindex: -1, "aria-label": open ? "Collapse" : "Expand", hidden: !hasChildren,
-        onClick: (e) => { e.stopPropagation(); toggle(folder.id); },
-      }, open ? "▾" : "▸"),
+      hasChildren
+        ? h("button", {
+          type: "button", class: "twist", tabindex: -1, "aria-label": open ? "Collapse" : "Expand",
+          onClick: (e) => { e.stopPropagation(); toggle(folder.id); },
+        }, open ? "▾" : "▸")
+        : h("span", { class: "twist" }),
       h("span", { class: "name", text: folder.name }),
       h("span", { class: "count", text: String(folder.trackCount ?? 0) }),
       h("button", {

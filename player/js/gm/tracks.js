@@ -46,7 +46,7 @@ export function createTrackList(ctx, panel, folders) {
   });
   const sort = h("select", { "aria-label": "Sort by", "data-testid": "sort" },
     ["title", "artist", "album", "filepath", "duration"].map((s) => h("option", { value: s, text: `Sort: ${s}` })));
-  const count = h("span", { class: "muted", "data-testid": "selection-count" });
+  const count = h("span", { class: "muted count", "data-testid": "selection-count", title: "Click, shift-click and ctrl/cmd-click to select; drag onto a folder" });
   const buttons = {
     play: h("button", { type: "button", "data-testid": "selection-play", text: "▶ Play", onClick: () => play(selectedTracks()[0]) }),
     queue: h("button", { type: "button", "data-testid": "selection-queue", text: "+ Queue", onClick: enqueue }),
@@ -189,7 +189,10 @@ export function createTrackList(ctx, panel, folders) {
 
   /** Dropping rows of this list on `li` moves them before it (upper half) or after it. */
   function reorderTarget(li, index) {
-    const before = (e) => (view.page - 1) * PAGE_SIZE + index + (e.offsetY > li.offsetHeight / 2 ? 1 : 0);
+    const before = (e) => {
+      const rect = li.getBoundingClientRect();
+      return (view.page - 1) * PAGE_SIZE + index + (e.clientY > rect.top + rect.height / 2 ? 1 : 0);
+    };
     li.addEventListener("dragover", (e) => {
       if (!view.dragging) return;
       e.preventDefault();
@@ -238,7 +241,7 @@ export function createTrackList(ctx, panel, folders) {
       list.children[i]?.setAttribute("aria-selected", String(view.selection.selected.has(track.id)));
     });
     const n = view.selection.selected.size;
-    count.textContent = n ? `${n} selected` : "Select tracks: click, shift-click, ctrl-click";
+    count.textContent = n ? `${n} selected` : "None selected";
     for (const key of ["play", "queue", "folder", "clear"]) buttons[key].disabled = n === 0;
     buttons.remove.hidden = buttons.up.hidden = buttons.down.hidden = view.folderId === null;
     buttons.remove.disabled = n === 0;
