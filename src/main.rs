@@ -1,1 +1,72 @@
-fn main() {}
+//! The `bardcast` binary: parse the configuration, start logging, serve.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::Parser;
+
+use bardcast::clock::SystemClock;
+use bardcast::config::{Cli, Command, LogFormat, ServeConfig};
+use bardcast::App;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match cli.command {
+        Some(Command::Serve(c)) => c,
+        None => cli.serve,
+    };
+    init_tracing(&config);
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("bardcast: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(serve(config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("bardcast: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(config: ServeConfig) -> anyhow::Result<()> {
+    let app = App::start(&config, Arc::new(SystemClock)).await.map_err(anyhow::Error::msg)?;
+    let port = app.addr.port();
+    let host = if app.addr.ip().is_unspecified() { "localhost".to_owned() } else { app.addr.ip().to_string() };
+    println!("bardcast listening on http://{}", app.addr);
+    println!("Listeners join at  http://{host}:{port}/");
+    println!("GM dashboard:      http://{host}:{port}/gm?key={}", app.state.gm_key.0);
+    app.serve(shutdown_signal()).await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+fn init_tracing(config: &ServeConfig) {
+    // LOG_LEVEL was validated while parsing the configuration.
+    let filter = tracing_subscriber::EnvFilter::new(&config.log_level);
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match config.log_format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Pretty => builder.init(),
+    }
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! { () = ctrl_c => {}, () = term => {} }
+    tracing::info!("shutting down");
+}

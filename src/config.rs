@@ -1,0 +1,90 @@
+//! Command line and environment configuration.
+//!
+//! Every flag has an environment name and a default that works from a fresh clone.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// bardcast: synchronized music for tabletop RPG sessions.
+#[derive(Debug, Parser)]
+#[command(version, about, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub serve: ServeConfig,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server (the default when no subcommand is given).
+    Serve(ServeConfig),
+}
+
+/// Settings of the server.
+#[derive(Debug, Clone, Args)]
+pub struct ServeConfig {
+    /// TCP port to listen on.
+    #[arg(long, env = "PORT", default_value_t = 3000)]
+    pub port: u16,
+    /// Address to bind (0.0.0.0 for every interface).
+    #[arg(long, env = "HOST", default_value = "0.0.0.0")]
+    pub host: IpAddr,
+    /// Folder with the music library; it is only ever read.
+    #[arg(long, env = "MUSIC_DIR", default_value = "./music")]
+    pub music_dir: PathBuf,
+    /// SQLite database file (created with its folder if missing).
+    #[arg(long, env = "DATABASE_PATH", default_value = "./data/bardcast.db")]
+    pub database_path: PathBuf,
+    /// Folder for encoded segments.
+    #[arg(long, env = "CACHE_DIR", default_value = "./data/cache")]
+    pub cache_dir: PathBuf,
+    /// Size cap of the segment cache in bytes; least recently used tracks are evicted.
+    #[arg(long, env = "CACHE_MAX_BYTES", default_value_t = 10 * 1024 * 1024 * 1024)]
+    pub cache_max_bytes: u64,
+    /// Key for GM actions; generated at first start and kept in the database when unset.
+    #[arg(long, env = "GM_KEY", hide_env_values = true)]
+    pub gm_key: Option<String>,
+    /// Scan the music folder when the server starts.
+    #[arg(long, env = "SCAN_ON_STARTUP", default_value_t = true, action = clap::ArgAction::Set)]
+    pub scan_on_startup: bool,
+    /// Log filter: error, warn, info, debug, trace, or a tracing directive list.
+    #[arg(long, env = "LOG_LEVEL", default_value = "info", value_parser = parse_log_level)]
+    pub log_level: String,
+    /// Log output format.
+    #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty)]
+    pub log_format: LogFormat,
+    /// Folder with the player's pages and scripts.
+    #[arg(long, env = "PLAYER_DIR", default_value = "./player")]
+    pub player_dir: PathBuf,
+    /// Write a few short synthesized tracks into the data folder and use them as the library.
+    #[arg(long, env = "DEMO", default_value_t = false)]
+    pub demo: bool,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable, coloured when writing to a terminal.
+    Pretty,
+    /// One JSON object per line.
+    Json,
+}
+
+impl ServeConfig {
+    /// Folder the demo tracks are written to: beside the database.
+    pub fn demo_dir(&self) -> PathBuf {
+        self.database_path
+            .parent()
+            .map(|p| p.join("demo-music"))
+            .unwrap_or_else(|| PathBuf::from("demo-music"))
+    }
+}
+
+fn parse_log_level(s: &str) -> Result<String, String> {
+    tracing_subscriber::EnvFilter::try_new(s)
+        .map(|_| s.to_owned())
+        .map_err(|e| format!("not a log level or filter: {e}"))
+}

@@ -1,0 +1,145 @@
+//! The HTTP surface: REST API, audio files, the player's static files.
+
+mod audio;
+mod library;
+
+use axum::extract::{FromRef, FromRequest, FromRequestParts, State};
+use axum::http::request::Parts;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Serialize;
+use tower_http::cors::CorsLayer;
+use tower_http::services::{ServeDir, ServeFile};
+
+use crate::error::{AppError, ErrorCause};
+use crate::state::{AppState, GmKey};
+
+/// Largest accepted request body in bytes.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// The whole application as one router.
+pub fn router(state: AppState) -> Router {
+    let player = state.player_dir.0.clone();
+    let api = Router::new()
+        .route("/api/health", get(health))
+        .merge(library::routes())
+        .fallback(|| async { AppError::NotFound("endpoint") });
+    Router::new()
+        .merge(api)
+        .route("/audio/{track_id}", get(audio::serve_track))
+        .route_service("/gm", ServeFile::new(player.join("gm.html")))
+        .fallback_service(ServeDir::new(&player))
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(CorsLayer::permissive())
+        .layer(axum::middleware::map_response(log_server_errors))
+        .with_state(state)
+}
+
+async fn log_server_errors(resp: Response) -> Response {
+    if let Some(ErrorCause(cause)) = resp.extensions().get::<ErrorCause>() {
+        tracing::error!(status = %resp.status(), %cause, "request failed");
+    }
+    resp
+}
+
+/// A JSON body whose rejections use the API's error format.
+#[derive(FromRequest)]
+#[from_request(via(axum::Json), rejection(AppError))]
+pub struct ApiJson<T>(pub T);
+
+impl<T: Serialize> IntoResponse for ApiJson<T> {
+    fn into_response(self) -> Response {
+        Json(self.0).into_response()
+    }
+}
+
+/// Proof that the request carries the right GM key (`Authorization: Bearer <key>`).
+pub struct Gm;
+
+impl<S> FromRequestParts<S> for Gm
+where
+    GmKey: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let key = GmKey::from_ref(state);
+        let given = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .ok_or(AppError::Unauthorized)?;
+        if key_matches(given, &key.0) {
+            Ok(Gm)
+        } else {
+            Err(AppError::Forbidden)
+        }
+    }
+}
+
+/// Compares keys in time independent of where they differ.
+pub fn key_matches(given: &str, expected: &str) -> bool {
+    let (a, b) = (given.as_bytes(), expected.as_bytes());
+    let mut diff = a.len() ^ b.len();
+    for i in 0..a.len().max(b.len()) {
+        diff |= usize::from(a.get(i).copied().unwrap_or(0) ^ b.get(i).copied().unwrap_or(0));
+    }
+    diff == 0
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Health {
+    status: &'static str,
+    database: String,
+    music_dir: String,
+    music_dir_error: Option<String>,
+    tracks: u64,
+    missing_tracks: u64,
+    version: &'static str,
+}
+
+async fn health(State(state): State<AppState>) -> Response {
+    let lib = state.library.clone();
+    let db = lib.call(|db| Ok(db.track_counts()?)).await;
+    let music = lib.music_dir_status();
+    let (tracks, missing) = db.as_ref().map(|c| *c).unwrap_or((0, 0));
+    let body = Health {
+        // The server is alive without its music folder; it reports the folder as degraded.
+        status: match (&db, &music) {
+            (Err(_), _) => "error",
+            (Ok(_), Err(_)) => "degraded",
+            (Ok(_), Ok(())) => "ok",
+        },
+        database: match &db {
+            Ok(_) => "ok".into(),
+            Err(e) => e.to_string(),
+        },
+        music_dir: lib.music_dir().display().to_string(),
+        music_dir_error: music.err(),
+        tracks,
+        missing_tracks: missing,
+        version: env!("CARGO_PKG_VERSION"),
+    };
+    let status = if db.is_ok() { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (status, Json(body)).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_compare_exactly() {
+        assert!(key_matches("abc", "abc"));
+        assert!(!key_matches("abd", "abc"));
+        assert!(!key_matches("ab", "abc"));
+        assert!(!key_matches("abcd", "abc"));
+    }
+}

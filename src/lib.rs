@@ -1,0 +1,97 @@
+//! bardcast: synchronized music for tabletop RPG sessions.
+//!
+//! The server binary is a thin shell around this library: [`App::start`] opens the
+//! database, builds the [`router`] and serves it, so tests and benches run the same code.
+
+pub mod clock;
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod ids;
+pub mod library;
+pub mod state;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+pub use http::router;
+
+use clock::Clock;
+use config::ServeConfig;
+use library::Library;
+use state::{AppState, GmKey, PlayerDir};
+
+/// Settings key under which a generated GM key is kept.
+const GM_KEY_SETTING: &str = "gm_key";
+
+/// A running server.
+pub struct App {
+    pub state: AppState,
+    pub addr: SocketAddr,
+    listener: tokio::net::TcpListener,
+}
+
+impl App {
+    /// Opens the library, resolves the GM key and binds the listening socket.
+    pub async fn start(config: &ServeConfig, clock: Arc<dyn Clock>) -> Result<App, String> {
+        let music_dir = if config.demo {
+            let dir = config.demo_dir();
+            library::demo::write_demo_library(&dir)
+                .map_err(|e| format!("cannot write demo tracks to {}: {e}", dir.display()))?;
+            dir
+        } else {
+            config.music_dir.clone()
+        };
+        let library = Library::open(&config.database_path, music_dir, clock.clone())?;
+        if let Err(e) = library.music_dir_status() {
+            tracing::warn!("{e}; the library stays as last scanned until the folder is back");
+        }
+        let gm_key = resolve_gm_key(&library, config.gm_key.as_deref())?;
+        let state = AppState {
+            library,
+            gm_key: GmKey(gm_key.into()),
+            player_dir: PlayerDir(config.player_dir.clone()),
+            clock,
+        };
+        let listener = tokio::net::TcpListener::bind((config.host, config.port))
+            .await
+            .map_err(|e| format!("cannot listen on {}:{}: {e}", config.host, config.port))?;
+        let addr = listener.local_addr().map_err(|e| e.to_string())?;
+        if config.scan_on_startup && state.library.music_dir_status().is_ok() {
+            state.library.start_scan().map_err(|e| e.to_string())?;
+        }
+        Ok(App { state, addr, listener })
+    }
+
+    /// Serves until `shutdown` resolves, then lets in-flight requests and the scan finish.
+    pub async fn serve(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+        let library = self.state.library.clone();
+        let app = router(self.state);
+        axum::serve(self.listener, app).with_graceful_shutdown(shutdown).await?;
+        tokio::task::spawn_blocking(move || library.stop_scan()).await.map_err(std::io::Error::other)?;
+        Ok(())
+    }
+}
+
+/// The configured key, or the one kept in the database, or a new one (kept for next time).
+fn resolve_gm_key(library: &Library, configured: Option<&str>) -> Result<String, String> {
+    if let Some(k) = configured.map(str::trim).filter(|k| !k.is_empty()) {
+        return Ok(k.to_owned());
+    }
+    library
+        .call_blocking(|db| {
+            if let Some(k) = db.setting(GM_KEY_SETTING)? {
+                return Ok(k);
+            }
+            let key = new_key();
+            db.set_setting(GM_KEY_SETTING, &key)?;
+            Ok(key)
+        })
+        .map_err(|e| format!("cannot read or store the GM key: {e}"))
+}
+
+/// 24 random alphanumeric characters (~142 bits).
+fn new_key() -> String {
+    use rand::distr::{Alphanumeric, SampleString};
+    Alphanumeric.sample_string(&mut rand::rng(), 24)
+}

@@ -1,0 +1,44 @@
+//! The bag of handles every request handler can draw from.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::extract::FromRef;
+
+use crate::clock::Clock;
+use crate::library::Library;
+
+/// The GM key that guards every mutating endpoint.
+#[derive(Clone)]
+pub struct GmKey(pub Arc<str>);
+
+/// Where the player's static files are.
+#[derive(Clone)]
+pub struct PlayerDir(pub PathBuf);
+
+/// Shared server state; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub library: Library,
+    pub gm_key: GmKey,
+    pub player_dir: PlayerDir,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl FromRef<AppState> for Library {
+    fn from_ref(s: &AppState) -> Self {
+        s.library.clone()
+    }
+}
+
+impl FromRef<AppState> for GmKey {
+    fn from_ref(s: &AppState) -> Self {
+        s.gm_key.clone()
+    }
+}
+
+impl FromRef<AppState> for Arc<dyn Clock> {
+    fn from_ref(s: &AppState) -> Self {
+        s.clock.clone()
+    }
+}
