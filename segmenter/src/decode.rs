@@ -39,6 +39,10 @@ pub struct Decoder {
     warnings: Vec<String>,
     extra_warnings: u64,
     consecutive_errors: u32,
+    /// Where the next packet should start, in frames, when timestamps count frames; a later
+    /// start means the reader skipped damaged data.
+    next_pts: Option<i64>,
+    pts_in_frames: bool,
     done: bool,
 }
 
@@ -94,6 +98,7 @@ impl Decoder {
             .make_audio_decoder(params, &AudioDecoderOptions::default())
             .map_err(|e| Error::UnsupportedFormat(format!("codec: {e}")))?;
         let track_id = track.id;
+        let pts_in_frames = track.time_base.is_some_and(|tb| tb.numer.get() == 1 && tb.denom.get() == rate);
         Ok(Decoder {
             format,
             decoder,
@@ -104,6 +109,8 @@ impl Decoder {
             warnings: Vec::new(),
             extra_warnings: 0,
             consecutive_errors: 0,
+            next_pts: None,
+            pts_in_frames,
             done: false,
         })
     }
@@ -143,6 +150,7 @@ impl Decoder {
             if packet.track_id != self.track_id {
                 continue;
             }
+            self.fill_gap(packet.pts.get(), packet.dur.get(), left, right);
             match self.decoder.decode(&packet) {
                 Ok(buf) => {
                     let spec = buf.spec();
@@ -179,6 +187,24 @@ impl Decoder {
             }
         }
         Ok(false)
+    }
+
+    /// Inserts silence where the reader skipped damaged data (the packet starts later than
+    /// the previous one ended), so later audio keeps its time; at most 10 s per gap.
+    fn fill_gap(&mut self, pts: i64, dur: u64, left: &mut Vec<f32>, right: &mut Vec<f32>) {
+        if !self.pts_in_frames {
+            return;
+        }
+        if let Some(expected) = self.next_pts {
+            let gap = pts.saturating_sub(expected);
+            if gap > 0 {
+                let frames = (gap as u64).min(10 * u64::from(self.rate)) as usize;
+                self.warn(format!("damaged data skipped: {gap} samples at {expected} replaced by silence"));
+                left.resize(left.len() + frames, 0.0);
+                right.resize(right.len() + frames, 0.0);
+            }
+        }
+        self.next_pts = Some(pts.saturating_add(i64::try_from(dur).unwrap_or(i64::MAX)));
     }
 
     /// Warnings collected so far (corrupt packets, truncation), in order.
