@@ -153,6 +153,14 @@ await gm.screenshot({ path: `${out}/mock-gm-phone.png` });
 await gm.getByTestId("listener-row").first().scrollIntoViewIfNeeded();
 await gm.screenshot({ path: `${out}/mock-gm-phone-listeners.png` });
 console.log(calls.filter((c) => !c.startsWith("GET")).join("\n"));
+await gm.evaluate(() => localStorage.setItem("bardcast.gmKey", "wrong"));
+await gm.getByTestId("next").click();
+await gm.getByTestId("key-gate").waitFor();
+console.log("wrong key ->", await gm.getByTestId("key-message").textContent());
+await gm.getByTestId("key-input").fill("test-key");
+await gm.getByTestId("key-submit").click();
+await gm.getByTestId("track-row").first().waitFor();
+console.log("key accepted again; connection:", await gm.getByTestId("connection").textContent());
 
 // Listener
 const listener = await open("/", { width: 390, height: 844 });
