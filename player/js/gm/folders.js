@@ -4,7 +4,7 @@
  * tracks dragged from the list onto a folder are added to it.
  */
 import { h } from "../dom.js";
-import { findFolder, flatten, moveTargets, sortFolders } from "../tree.js";
+import { findFolder, flatten, folderPath, moveTargets, sortFolders } from "../tree.js";
 import { askText, choose, confirmAction, openMenu } from "./popup.js";
 
 /** Drag payload types. */
@@ -39,7 +39,7 @@ export function createFolderTree(ctx, panel) {
   function select(id) {
     current = id;
     render();
-    ctx.emit("folder", { id, folder: id === null ? null : findFolder(roots, id) });
+    ctx.emit("folder", { id, path: id === null ? [] : folderPath(roots, id) });
   }
 
   function render() {

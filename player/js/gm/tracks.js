@@ -10,7 +10,7 @@ import { clickSelect, emptySelection, moveItems } from "../list.js";
 import { TRACKS_MIME } from "./folders.js";
 
 /** Rows per page. */
-export const PAGE_SIZE = 100;
+const PAGE_SIZE = 100;
 /** Page size used to read a whole folder (the server's maximum). */
 const FETCH_ALL_LIMIT = 500;
 /** Search-as-you-type debounce (ms). */
@@ -25,6 +25,8 @@ export function createTrackList(ctx, panel, folders) {
   const view = {
     folderId: /** @type {number | null} */ (null),
     folderName: "",
+    /** Breadcrumb of the folder, e.g. "Combat › Bosses". */
+    folderPath: "",
     search: "",
     sort: "title",
     page: 1,
@@ -85,9 +87,10 @@ export function createTrackList(ctx, panel, folders) {
     load();
   });
 
-  ctx.on("folder", ({ id, folder }) => {
+  ctx.on("folder", ({ id, path }) => {
     view.folderId = id;
-    view.folderName = folder?.name ?? "";
+    view.folderName = path.at(-1) ?? "";
+    view.folderPath = path.join(" › ");
     view.page = 1;
     view.order = null;
     load();
@@ -139,7 +142,7 @@ export function createTrackList(ctx, panel, folders) {
   }
 
   function render() {
-    const where = view.folderId === null ? "All tracks" : view.folderName;
+    const where = view.folderId === null ? "All tracks" : view.folderPath;
     title.textContent = view.search ? `${where}: “${view.search}”` : where;
     sort.hidden = reorderable();
     const ids = view.rows.map((t) => t.id);
