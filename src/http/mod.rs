@@ -7,7 +7,7 @@ use axum::extract::{FromRef, FromRequest, FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{any, get};
 use axum::{Json, Router};
 use serde::Serialize;
 use tower_http::cors::CorsLayer;
@@ -25,7 +25,7 @@ pub fn router(state: AppState) -> Router {
     let api = Router::new()
         .route("/api/health", get(health))
         .merge(library::routes())
-        .fallback(|| async { AppError::NotFound("endpoint") });
+        .route("/api/{*rest}", any(|| async { AppError::NotFound("endpoint") }));
     Router::new()
         .merge(api)
         .route("/audio/{track_id}", get(audio::serve_track))

@@ -70,6 +70,8 @@ pub struct FailedFile {
 pub enum Applied {
     Added,
     Updated,
+    /// A new path took over a missing track with the same content.
+    Moved,
 }
 
 /// Where a track's bytes are.
@@ -563,7 +565,7 @@ impl Db {
                             f.fingerprint,
                             now_ms
                         ])?;
-                        applied.push(if existing.is_some() { Applied::Updated } else { Applied::Added });
+                        applied.push(if existing.is_some() { Applied::Updated } else { Applied::Moved });
                     }
                     None => {
                         insert.execute(params![

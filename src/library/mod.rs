@@ -214,11 +214,14 @@ impl Library {
             let applied = self
                 .call_blocking(|db| Ok(db.apply_scan_batch(&ok, &failed, now_ms())?))
                 .map_err(db_err)?;
-            let added = applied.iter().filter(|a| **a == Applied::Added).count() as u64;
+            let count = |kind: Applied| applied.iter().filter(|a| **a == kind).count() as u64;
+            let (added, moved) = (count(Applied::Added), count(Applied::Moved));
             self.scan.send_modify(|s| {
                 s.processed += batch.len() as u64;
                 s.added += added;
+                // A moved track is updated in place, and no longer missing.
                 s.updated += applied.len() as u64 - added;
+                s.missing = s.missing.saturating_sub(moved);
                 s.errors += failed.len() as u64;
                 s.elapsed_ms = started.elapsed().as_millis() as u64;
             });
