@@ -2,6 +2,7 @@
 //! higher than after 1 minute (within a few MiB). Its own test binary, so no other test's
 //! allocations share the process. (3 h would take too long for CI; the pipeline holds at
 //! most one part per rendition and one decoded packet, whatever the length.)
+#![allow(clippy::unwrap_used, reason = "test helpers: a panic is a failed test with its location")]
 
 use std::io::{BufWriter, Write};
 use std::path::Path;

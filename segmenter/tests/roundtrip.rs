@@ -1,6 +1,7 @@
 //! Every input format round-trips through the segmenter: the output parses strictly, decodes
 //! with two independent decoders (symphonia, ffmpeg) as AAC-LC 48 kHz stereo, keeps the
 //! source's duration, pitch and level, and has no click at any part boundary.
+#![allow(clippy::unwrap_used, reason = "test helpers: a panic is a failed test with its location")]
 
 mod common;
 

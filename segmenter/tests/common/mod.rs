@@ -1,6 +1,6 @@
 //! Helpers shared by the integration tests: fixtures made with ffmpeg, independent decoders
 //! (ffmpeg, symphonia's AAC decoder) and an MP4 parser (mp4-atom, strict).
-#![allow(dead_code)] // each test binary uses a different subset
+#![allow(dead_code, reason = "each test binary uses a different subset")]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
