@@ -21,6 +21,21 @@ pub struct Cli {
 pub enum Command {
     /// Run the server (the default when no subcommand is given).
     Serve(ServeConfig),
+    /// Write one file as a VOD HLS rendition (index.m3u8, init.mp4, segments) and exit.
+    Segment(SegmentArgs),
+}
+
+/// Arguments of `bardcast segment`.
+#[derive(Debug, Clone, Args)]
+pub struct SegmentArgs {
+    /// Audio file to segment (mp3, flac, ogg, wav, aiff, m4a).
+    pub input: PathBuf,
+    /// Output folder (created if missing).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// AAC bitrate in kbit/s (32-512).
+    #[arg(long, default_value = "256", value_parser = parse_bitrate)]
+    pub bitrate: segmenter::EncoderParams,
 }
 
 /// Settings of the server.
@@ -44,6 +59,15 @@ pub struct ServeConfig {
     /// Size cap of the segment cache in bytes; least recently used tracks are evicted.
     #[arg(long, env = "CACHE_MAX_BYTES", default_value_t = 10 * 1024 * 1024 * 1024)]
     pub cache_max_bytes: u64,
+    /// AAC bitrates of the live renditions in kbit/s, comma separated (a ladder, e.g. "256,96").
+    #[arg(long, env = "BITRATES", default_value = "256", value_parser = parse_ladder)]
+    pub bitrates: Ladder,
+    /// Encodes that background pre-segmenting runs at once (default: one fewer than the cores, at least 1).
+    #[arg(long, env = "CACHE_CONCURRENCY", value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub cache_concurrency: Option<u16>,
+    /// How far behind the wall clock listeners play, in ms (the room's playback delay D).
+    #[arg(long, env = "PLAYBACK_DELAY_MS", default_value_t = 400, value_parser = clap::value_parser!(u64).range(100..=10_000))]
+    pub playback_delay_ms: u64,
     /// Key for GM actions; generated at first start and kept in the database when unset.
     #[arg(long, env = "GM_KEY", hide_env_values = true)]
     pub gm_key: Option<String>,
@@ -87,4 +111,19 @@ fn parse_log_level(s: &str) -> Result<String, String> {
     tracing_subscriber::EnvFilter::try_new(s)
         .map(|_| s.to_owned())
         .map_err(|e| format!("not a log level or filter: {e}"))
+}
+
+/// The renditions to encode, highest first.
+#[derive(Debug, Clone)]
+pub struct Ladder(pub Vec<segmenter::EncoderParams>);
+
+fn parse_ladder(s: &str) -> Result<Ladder, String> {
+    segmenter::parse_ladder(s).map(Ladder).map_err(|e| e.to_string())
+}
+
+fn parse_bitrate(s: &str) -> Result<segmenter::EncoderParams, String> {
+    match segmenter::parse_ladder(s).map_err(|e| e.to_string())?.as_slice() {
+        [one] => Ok(*one),
+        _ => Err("give one bitrate in kbit/s, e.g. 256".into()),
+    }
 }

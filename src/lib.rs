@@ -3,12 +3,15 @@
 //! The server binary is a thin shell around this library: [`App::start`] opens the
 //! database, builds the [`router`] and serves it, so tests and benches run the same code.
 
+pub mod cache;
 pub mod clock;
 pub mod config;
+pub mod control;
 pub mod error;
 pub mod http;
 pub mod ids;
 pub mod library;
+pub mod room;
 pub mod state;
 
 use std::net::SocketAddr;
@@ -18,7 +21,10 @@ pub use http::router;
 
 use clock::Clock;
 use config::ServeConfig;
+use cache::SegmentCache;
 use library::Library;
+use room::live::LiveParts;
+use room::RoomHandle;
 use state::{AppState, GmKey, PlayerDir};
 
 /// Settings key under which a generated GM key is kept.
@@ -47,11 +53,23 @@ impl App {
             tracing::warn!("{e}; the library stays as last scanned until the folder is back");
         }
         let gm_key = resolve_gm_key(&library, config.gm_key.as_deref())?;
+        let cache = SegmentCache::open_with(
+            &config.cache_dir,
+            config.cache_max_bytes,
+            config.bitrates.0.clone(),
+            config.cache_concurrency.map_or_else(cache::default_prepare_concurrency, usize::from),
+        )?;
+        let live = LiveParts::new(cache.clone(), library.music_dir().to_path_buf());
+        let room = RoomHandle::start(library.clone(), cache.clone(), clock.clone(), config.playback_delay_ms).await?;
         let state = AppState {
             library,
             gm_key: GmKey(gm_key.into()),
             player_dir: PlayerDir(config.player_dir.clone()),
             clock,
+            cache,
+            room,
+            live,
+            listeners: control::Listeners::default(),
         };
         let listener = tokio::net::TcpListener::bind((config.host, config.port))
             .await
@@ -66,8 +84,11 @@ impl App {
     /// Serves until `shutdown` resolves, then lets in-flight requests and the scan finish.
     pub async fn serve(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         let library = self.state.library.clone();
+        let cache = self.state.cache.clone();
         let app = router(self.state);
         axum::serve(self.listener, app).with_graceful_shutdown(shutdown).await?;
+        // Running encodes stop at their next part; their unfinished folders are removed.
+        cache.close();
         tokio::task::spawn_blocking(move || library.stop_scan()).await.map_err(std::io::Error::other)?;
         Ok(())
     }

@@ -6,13 +6,14 @@ use std::sync::Arc;
 use clap::Parser;
 
 use bardcast::clock::SystemClock;
-use bardcast::config::{Cli, Command, LogFormat, ServeConfig};
+use bardcast::config::{Cli, Command, LogFormat, SegmentArgs, ServeConfig};
 use bardcast::App;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let config = match cli.command {
         Some(Command::Serve(c)) => c,
+        Some(Command::Segment(args)) => return segment(&args),
         None => cli.serve,
     };
     init_tracing(&config);
@@ -27,6 +28,29 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("bardcast: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `bardcast segment INPUT --out DIR [--bitrate KBPS]`: one VOD HLS rendition.
+fn segment(args: &SegmentArgs) -> ExitCode {
+    match segmenter::vod::write_vod(&args.input, &args.out, &args.bitrate) {
+        Ok(s) => {
+            for w in &s.warnings {
+                eprintln!("bardcast: warning: {w}");
+            }
+            let secs = s.duration.0 as f64 / f64::from(segmenter::SAMPLE_RATE);
+            println!(
+                "wrote {} ({} segments, {} parts, {secs:.3} s)",
+                args.out.join("index.m3u8").display(),
+                s.segments,
+                s.parts
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("bardcast: cannot segment {}: {e}", args.input.display());
             ExitCode::FAILURE
         }
     }

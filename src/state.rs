@@ -5,8 +5,12 @@ use std::sync::Arc;
 
 use axum::extract::FromRef;
 
+use crate::cache::SegmentCache;
 use crate::clock::Clock;
+use crate::control::Listeners;
 use crate::library::Library;
+use crate::room::live::LiveParts;
+use crate::room::RoomHandle;
 
 /// The GM key that guards every mutating endpoint.
 #[derive(Clone)]
@@ -23,6 +27,22 @@ pub struct AppState {
     pub gm_key: GmKey,
     pub player_dir: PlayerDir,
     pub clock: Arc<dyn Clock>,
+    pub cache: SegmentCache,
+    pub room: RoomHandle,
+    pub live: LiveParts,
+    pub listeners: Listeners,
+}
+
+impl FromRef<AppState> for SegmentCache {
+    fn from_ref(s: &AppState) -> Self {
+        s.cache.clone()
+    }
+}
+
+impl FromRef<AppState> for RoomHandle {
+    fn from_ref(s: &AppState) -> Self {
+        s.room.clone()
+    }
 }
 
 impl FromRef<AppState> for Library {

@@ -1,7 +1,11 @@
 //! The HTTP surface: REST API, audio files, the player's static files.
 
 mod audio;
+mod cache;
+mod control;
+mod hls;
 mod library;
+mod session;
 
 use axum::extract::{FromRef, FromRequest, FromRequestParts, State};
 use axum::http::request::Parts;
@@ -25,10 +29,14 @@ pub fn router(state: AppState) -> Router {
     let api = Router::new()
         .route("/api/health", get(health))
         .merge(library::routes())
+        .merge(cache::routes())
+        .merge(session::routes())
         .route("/api/{*rest}", any(|| async { AppError::NotFound("endpoint") }));
     Router::new()
         .merge(api)
         .route("/audio/{track_id}", get(audio::serve_track))
+        .route("/ws", get(control::upgrade))
+        .merge(hls::routes())
         .route_service("/gm", ServeFile::new(player.join("gm.html")))
         .fallback_service(ServeDir::new(&player))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))

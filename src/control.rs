@@ -1,0 +1,337 @@
+//! The control socket (`GET /ws`): clock-sync pings, state pushes, GM commands, listener reports.
+//!
+//! JSON text messages with a `type` field; the first server message (`welcome`) names the
+//! protocol version. Listeners need no key; a `hello` with the GM key makes a GM, who may
+//! send commands (through the same room actor as REST) and sees every listener's reports.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::extract::ws::{Message, Utf8Bytes, WebSocket};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use tokio::sync::watch;
+
+use crate::clock::{unix_ms, Clock};
+use crate::error::AppError;
+use crate::library::Library;
+use crate::room::RoomHandle;
+
+/// Version announced in `welcome`.
+pub const PROTOCOL_VERSION: u32 = 1;
+/// Largest accepted message, bytes.
+pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
+/// Messages a client may send per second, sustained; bursts up to twice that.
+const MESSAGES_PER_SECOND: f64 = 20.0;
+/// A connection that keeps flooding after this many refused messages is closed.
+const MAX_REFUSED: u32 = 200;
+/// A WebSocket ping goes out this often; a peer silent for three periods is dropped.
+const HEARTBEAT: Duration = Duration::from_secs(10);
+/// GMs get listener and scan updates at most this often.
+const GM_UPDATE_EVERY: Duration = Duration::from_millis(500);
+
+/// What one connected client last reported.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ListenerInfo {
+    pub client_id: String,
+    /// `listener` or `gm`.
+    pub role: &'static str,
+    pub device: Option<String>,
+    pub connected: bool,
+    /// Measured playing position minus target, ms (positive = ahead).
+    pub sync_error: Option<f64>,
+    /// Seconds of audio buffered ahead.
+    pub buffer: Option<f64>,
+    /// Round-trip time of the clock pings, ms.
+    pub rtt: Option<f64>,
+    pub state: Option<String>,
+    /// Unix ms of the last report.
+    pub last_report_at: Option<u64>,
+}
+
+/// Every connected client, for the GM's listeners panel; cheap to clone.
+#[derive(Clone, Default)]
+pub struct Listeners {
+    inner: Arc<Mutex<HashMap<String, ListenerInfo>>>,
+    changed: Arc<watch::Sender<u64>>,
+    next_id: Arc<AtomicU64>,
+}
+
+impl Listeners {
+    fn update(&self, id: &str, f: impl FnOnce(&mut ListenerInfo)) {
+        if let Ok(mut map) = self.inner.lock() {
+            if let Some(info) = map.get_mut(id) {
+                f(info);
+            }
+        }
+        self.changed.send_modify(|n| *n += 1);
+    }
+
+    fn add(&self) -> String {
+        let id = format!("c{}", self.next_id.fetch_add(1, Ordering::Relaxed) + 1);
+        if let Ok(mut map) = self.inner.lock() {
+            map.insert(
+                id.clone(),
+                ListenerInfo {
+                    client_id: id.clone(),
+                    role: "listener",
+                    device: None,
+                    connected: true,
+                    sync_error: None,
+                    buffer: None,
+                    rtt: None,
+                    state: None,
+                    last_report_at: None,
+                },
+            );
+        }
+        self.changed.send_modify(|n| *n += 1);
+        id
+    }
+
+    fn remove(&self, id: &str) {
+        if let Ok(mut map) = self.inner.lock() {
+            map.remove(id);
+        }
+        self.changed.send_modify(|n| *n += 1);
+    }
+
+    /// Everyone connected, sorted by id.
+    pub fn snapshot(&self) -> Vec<ListenerInfo> {
+        let mut list: Vec<_> = self.inner.lock().map(|m| m.values().cloned().collect()).unwrap_or_default();
+        list.sort_by(|a, b| a.client_id.len().cmp(&b.client_id.len()).then(a.client_id.cmp(&b.client_id)));
+        list
+    }
+
+    /// Listeners (not GMs) connected now.
+    pub fn count(&self) -> usize {
+        self.inner.lock().map(|m| m.values().filter(|l| l.role == "listener").count()).unwrap_or(0)
+    }
+}
+
+/// What a connection needs from the server.
+#[derive(Clone)]
+pub struct Context {
+    pub room: RoomHandle,
+    pub library: Library,
+    pub listeners: Listeners,
+    pub clock: Arc<dyn Clock>,
+    pub gm_key: Arc<str>,
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+enum ClientMessage {
+    Hello {
+        role: Option<String>,
+        key: Option<String>,
+        device: Option<String>,
+    },
+    Ping {
+        id: Option<Value>,
+        #[serde(rename = "clientSent")]
+        client_sent: Option<f64>,
+    },
+    Command {
+        id: Option<Value>,
+        command: String,
+        #[serde(flatten)]
+        fields: serde_json::Map<String, Value>,
+    },
+    Report {
+        #[serde(rename = "syncError")]
+        sync_error: Option<f64>,
+        buffer: Option<f64>,
+        rtt: Option<f64>,
+        state: Option<String>,
+        device: Option<String>,
+    },
+}
+
+fn now_ms_f64(clock: &dyn Clock) -> f64 {
+    clock
+        .now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64() * 1000.0)
+        .unwrap_or(0.0)
+}
+
+fn error(code: &str, message: &str, id: Option<Value>) -> Value {
+    json!({"type": "error", "code": code, "message": message, "id": id})
+}
+
+async fn send(socket: &mut WebSocket, v: &Value) -> bool {
+    socket.send(Message::Text(Utf8Bytes::from(v.to_string()))).await.is_ok()
+}
+
+/// Serves one socket until it closes.
+#[tracing::instrument(skip_all, fields(client))]
+pub async fn run(mut socket: WebSocket, ctx: Context) {
+    let id = ctx.listeners.add();
+    tracing::Span::current().record("client", id.as_str());
+    let welcome = json!({
+        "type": "welcome", "protocol": PROTOCOL_VERSION, "clientId": id,
+        "serverTime": now_ms_f64(ctx.clock.as_ref()),
+    });
+    if send(&mut socket, &welcome).await {
+        serve(&mut socket, &ctx, &id).await;
+    }
+    ctx.listeners.remove(&id);
+}
+
+async fn serve(socket: &mut WebSocket, ctx: &Context, id: &str) {
+    let mut gm = false;
+    let mut events = ctx.room.subscribe();
+    let mut listeners_changed = ctx.listeners.changed.subscribe();
+    let mut scan = ctx.library.scan_status();
+    let mut heartbeat = tokio::time::interval(HEARTBEAT);
+    let mut gm_updates = tokio::time::interval(GM_UPDATE_EVERY);
+    let mut last_heard = Instant::now();
+    let (mut tokens, mut refill_at, mut refused) = (2.0 * MESSAGES_PER_SECOND, Instant::now(), 0u32);
+    let mut sent_listeners: Option<Vec<ListenerInfo>> = None;
+    loop {
+        tokio::select! {
+            incoming = socket.recv() => {
+                let Some(Ok(message)) = incoming else { return };
+                last_heard = Instant::now();
+                let text = match message {
+                    Message::Text(t) => t,
+                    Message::Binary(_) => {
+                        if !send(socket, &error("bad_message", "messages are JSON text", None)).await { return }
+                        continue;
+                    }
+                    Message::Close(_) => return,
+                    Message::Ping(_) | Message::Pong(_) => continue,
+                };
+                // Token bucket: floods get an error, then the door.
+                let now = Instant::now();
+                tokens = (tokens + now.duration_since(refill_at).as_secs_f64() * MESSAGES_PER_SECOND).min(2.0 * MESSAGES_PER_SECOND);
+                refill_at = now;
+                if tokens < 1.0 {
+                    refused += 1;
+                    if refused > MAX_REFUSED {
+                        let _ = send(socket, &error("rate_limited", "too many messages; closing", None)).await;
+                        return;
+                    }
+                    if refused % 20 == 1 && !send(socket, &error("rate_limited", "too many messages; slow down", None)).await {
+                        return;
+                    }
+                    continue;
+                }
+                tokens -= 1.0;
+                if text.len() > MAX_MESSAGE_BYTES {
+                    if !send(socket, &error("too_large", "messages are at most 64 KiB", None)).await { return }
+                    continue;
+                }
+                let received = now_ms_f64(ctx.clock.as_ref());
+                let reply = match serde_json::from_str::<ClientMessage>(text.as_str()) {
+                    Err(e) => Some(error("bad_message", &format!("malformed message: {e}"), None)),
+                    Ok(msg) => handle(msg, ctx, id, &mut gm, received).await,
+                };
+                if let Some(r) = reply {
+                    if !send(socket, &r).await { return }
+                }
+                if gm && sent_listeners.is_none() {
+                    sent_listeners = Some(Vec::new());
+                    gm_updates.reset_immediately();
+                }
+            }
+            event = events.recv() => {
+                match event {
+                    Ok(state) => if !send(socket, &json!({"type": "state", "state": *state})).await { return },
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                        let state = ctx.room.state();
+                        if !send(socket, &json!({"type": "state", "state": *state})).await { return }
+                    }
+                    Err(_) => return,
+                }
+            }
+            _ = listeners_changed.changed() => {}
+            _ = scan.changed() => {
+                if gm {
+                    let status = scan.borrow_and_update().clone();
+                    if !send(socket, &json!({"type": "scan", "status": status})).await { return }
+                }
+            }
+            _ = gm_updates.tick() => {
+                if gm {
+                    let list = ctx.listeners.snapshot();
+                    if sent_listeners.as_ref() != Some(&list) {
+                        if !send(socket, &json!({"type": "listeners", "listeners": list})).await { return }
+                        sent_listeners = Some(list);
+                    }
+                }
+            }
+            _ = heartbeat.tick() => {
+                if last_heard.elapsed() > 3 * HEARTBEAT {
+                    tracing::debug!("dropping a silent peer");
+                    return;
+                }
+                if socket.send(Message::Ping(Default::default())).await.is_err() { return }
+            }
+        }
+    }
+}
+
+async fn handle(msg: ClientMessage, ctx: &Context, id: &str, gm: &mut bool, received: f64) -> Option<Value> {
+    match msg {
+        ClientMessage::Hello { role, key, device } => {
+            let wants_gm = role.as_deref() == Some("gm");
+            let mut refusal = None;
+            if wants_gm {
+                match key.as_deref().map(str::trim).filter(|k| !k.is_empty()) {
+                    Some(k) if crate::http::key_matches(k, &ctx.gm_key) => *gm = true,
+                    Some(_) => refusal = Some(error("forbidden", "the GM key is wrong", None)),
+                    None => refusal = Some(error("unauthorized", "a GM hello needs the GM key", None)),
+                }
+            }
+            let role = if *gm { "gm" } else { "listener" };
+            ctx.listeners.update(id, |l| {
+                l.role = role;
+                l.device = device.map(|d| d.chars().take(120).collect());
+            });
+            if refusal.is_some() {
+                return refusal;
+            }
+            Some(json!({"type": "state", "state": *ctx.room.state()}))
+        }
+        ClientMessage::Ping { id: ping_id, client_sent } => Some(json!({
+            "type": "pong", "id": ping_id, "clientSent": client_sent,
+            "serverReceived": received, "serverSent": now_ms_f64(ctx.clock.as_ref()),
+        })),
+        ClientMessage::Command { id: cmd_id, command, fields } => {
+            if !*gm {
+                return Some(error("forbidden", "only the GM can control the room", cmd_id));
+            }
+            let body = serde_json::to_vec(&fields).unwrap_or_default();
+            let result = match crate::room::parse_command(&command, &body) {
+                Ok(c) => ctx.room.command(c).await,
+                Err(e) => Err(e),
+            };
+            Some(match result {
+                Ok(state) => json!({"type": "reply", "id": cmd_id, "ok": true, "state": state}),
+                Err(e) => {
+                    let (_, code) = AppError::status_and_code(&e);
+                    error(code, &e.to_string(), cmd_id)
+                }
+            })
+        }
+        ClientMessage::Report { sync_error, buffer, rtt, state, device } => {
+            let at = unix_ms(ctx.clock.now());
+            ctx.listeners.update(id, |l| {
+                l.sync_error = sync_error.filter(|v| v.is_finite());
+                l.buffer = buffer.filter(|v| v.is_finite());
+                l.rtt = rtt.filter(|v| v.is_finite());
+                l.state = state.map(|s| s.chars().take(20).collect());
+                if let Some(d) = device {
+                    l.device = Some(d.chars().take(120).collect());
+                }
+                l.last_report_at = Some(at);
+            });
+            None
+        }
+    }
+}

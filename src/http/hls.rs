@@ -1,0 +1,163 @@
+//! Live HLS: the multivariant playlist, media playlists with blocking reload, init, parts
+//! and segments.
+
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use serde::Deserialize;
+use tower_http::compression::CompressionLayer;
+
+use super::library::{ApiPath, ApiQuery};
+use crate::clock::unix_ms;
+use crate::error::{AppError, AppResult};
+use crate::room::playlist::{self, BlockError};
+use crate::state::AppState;
+
+const PLAYLIST_TYPE: &str = "application/vnd.apple.mpegurl";
+const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        // Playlists are text and worth gzip; media is already compressed.
+        .route("/hls/live.m3u8", get(multivariant).layer(CompressionLayer::new()))
+        .route("/hls/{rendition}/live.m3u8", get(media_playlist).layer(CompressionLayer::new()))
+        .route("/hls/{rendition}/init.mp4", get(init))
+        .route("/hls/{rendition}/part/{file}", get(part))
+        .route("/hls/{rendition}/seg/{file}", get(segment))
+}
+
+fn rendition_index(state: &AppState, name: &str) -> AppResult<usize> {
+    state
+        .live
+        .cache()
+        .ladder()
+        .iter()
+        .position(|p| playlist::rendition_name(p) == name)
+        .ok_or(AppError::NotFound("rendition"))
+}
+
+/// `123.m4s` → 123.
+fn grid_number(file: &str) -> AppResult<u64> {
+    file.strip_suffix(".m4s")
+        .and_then(|n| n.parse().ok())
+        .ok_or(AppError::NotFound("media file"))
+}
+
+/// Whether grid part `part` can be served at `now_ms`: published, and not older than the
+/// timeline remembers (older parts were cacheable for a year; the origin forgets them).
+fn servable(part: u64, now_ms: u64) -> Result<(), Response> {
+    let latest = playlist::latest_part(now_ms);
+    if part > latest {
+        return Err(not_yet());
+    }
+    if part + crate::room::actor::KEEP_PARTS < latest {
+        return Err(AppError::NotFound("expired media file").into_response());
+    }
+    Ok(())
+}
+
+fn not_yet() -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        [(header::CACHE_CONTROL, "no-store")],
+        "not published yet",
+    )
+        .into_response()
+}
+
+fn media(bytes: bytes::Bytes, content_type: &'static str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
+            (header::CACHE_CONTROL, HeaderValue::from_static(IMMUTABLE)),
+        ],
+        Body::from(bytes),
+    )
+        .into_response()
+}
+
+async fn multivariant(State(state): State<AppState>) -> Response {
+    let text = playlist::multivariant(state.live.cache().ladder()).to_string();
+    ([(header::CONTENT_TYPE, PLAYLIST_TYPE), (header::CACHE_CONTROL, "public, max-age=60")], text).into_response()
+}
+
+#[derive(Deserialize)]
+struct Blocking {
+    #[serde(rename = "_HLS_msn")]
+    msn: Option<u64>,
+    #[serde(rename = "_HLS_part")]
+    part: Option<u64>,
+    /// Other `_HLS_` directives (e.g. `_HLS_skip`) are accepted and ignored.
+    #[serde(flatten)]
+    _other: std::collections::HashMap<String, String>,
+}
+
+async fn media_playlist(
+    State(state): State<AppState>,
+    ApiPath(rendition): ApiPath<String>,
+    ApiQuery(q): ApiQuery<Blocking>,
+) -> AppResult<Response> {
+    rendition_index(&state, &rendition)?;
+    let now = unix_ms(state.clock.now());
+    let target = playlist::blocking_target(now, q.msn, q.part).map_err(|e| match e {
+        BlockError::BadRequest(m) => AppError::BadRequest(m.into()),
+        BlockError::TooFar => AppError::Unavailable("the requested part is too far ahead".into()),
+    })?;
+    if let Some(target) = target {
+        let mut published = state.room.published();
+        let reached = tokio::time::timeout(
+            Duration::from_millis(playlist::MAX_BLOCK_MS + 500),
+            published.wait_for(|p| *p >= target),
+        )
+        .await
+        .is_ok_and(|r| r.is_ok());
+        if !reached {
+            return Err(AppError::Unavailable("the requested part was not published in time".into()));
+        }
+    }
+    let now = unix_ms(state.clock.now());
+    let text = playlist::live_playlist(now).to_string();
+    // A blocking answer is keyed by its query and stays true; a plain reload goes stale in a part.
+    let cache = if target.is_some() { "public, max-age=6" } else { "public, max-age=0, s-maxage=0" };
+    Ok(([(header::CONTENT_TYPE, PLAYLIST_TYPE), (header::CACHE_CONTROL, cache)], text).into_response())
+}
+
+async fn init(State(state): State<AppState>, ApiPath(rendition): ApiPath<String>) -> AppResult<Response> {
+    let r = rendition_index(&state, &rendition)?;
+    let bytes = state.live.cache().init_segment(r).ok_or(AppError::NotFound("rendition"))?;
+    Ok(media(bytes, "audio/mp4"))
+}
+
+async fn part(
+    State(state): State<AppState>,
+    ApiPath((rendition, file)): ApiPath<(String, String)>,
+) -> AppResult<Response> {
+    let r = rendition_index(&state, &rendition)?;
+    let part = grid_number(&file)?;
+    if let Err(response) = servable(part, unix_ms(state.clock.now())) {
+        return Ok(response);
+    }
+    let bytes = state.live.part(&state.room.timeline(), r, part).await?;
+    Ok(media(bytes, "audio/mp4"))
+}
+
+async fn segment(
+    State(state): State<AppState>,
+    ApiPath((rendition, file)): ApiPath<(String, String)>,
+) -> AppResult<Response> {
+    let r = rendition_index(&state, &rendition)?;
+    let msn = grid_number(&file)?;
+    let first_part = msn * crate::room::timeline::PARTS_PER_SEGMENT;
+    let last_part = first_part + crate::room::timeline::PARTS_PER_SEGMENT - 1;
+    let now = unix_ms(state.clock.now());
+    if let Err(response) = servable(last_part, now).and(servable(first_part, now)) {
+        return Ok(response);
+    }
+    let bytes = state.live.segment(&state.room.timeline(), r, msn).await?;
+    Ok(media(bytes, "audio/mp4"))
+}

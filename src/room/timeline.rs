@@ -1,0 +1,432 @@
+//! The room's timeline: plain data saying what plays at every part of the epoch grid.
+//!
+//! Part `P` covers wall-clock milliseconds `[P × 512, (P + 1) × 512)`. Entries are sorted
+//! by `start_part`; each lasts until the next one starts. A GM command replaces what comes
+//! at and after its effective part, never anything already published.
+
+use rand::seq::SliceRandom;
+use serde::{Deserialize, Serialize};
+
+use crate::ids::TrackId;
+
+/// Milliseconds per part on the grid.
+pub const PART_MS: u64 = segmenter::PART_MS;
+/// Parts per segment.
+pub const PARTS_PER_SEGMENT: u64 = segmenter::PARTS_PER_SEGMENT as u64;
+
+/// The grid part that contains Unix time `unix_ms`.
+pub fn part_at(unix_ms: u64) -> u64 {
+    unix_ms / PART_MS
+}
+
+/// Repeat mode of the queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Repeat {
+    #[default]
+    Off,
+    One,
+    All,
+}
+
+/// A track as the timeline needs it to find its cached parts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrackRef {
+    pub id: TrackId,
+    pub fingerprint: String,
+    /// Raw path bytes relative to the music folder.
+    pub relpath: Vec<u8>,
+    /// Exact number of parts once the encode has told us; `None` before.
+    pub parts: Option<u64>,
+}
+
+/// What an entry plays.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Source {
+    Silence,
+    /// A track from its part `from_part` on.
+    Track { track: TrackRef, from_part: u64 },
+}
+
+/// From `start_part` on, play `source`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entry {
+    pub start_part: u64,
+    pub source: Source,
+}
+
+/// What a grid part carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Content<'a> {
+    Silence,
+    /// Part `index` (track-relative) of `track`.
+    Track { track: &'a TrackRef, index: u64 },
+}
+
+/// A paused track and the part it resumes from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Paused {
+    pub track: TrackRef,
+    pub at_part: u64,
+}
+
+/// The room's whole state; persisted as JSON.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Timeline {
+    pub entries: Vec<Entry>,
+    /// Play order.
+    pub queue: Vec<TrackId>,
+    /// Position of the current track in `queue`.
+    pub queue_index: Option<usize>,
+    /// The queue's order before shuffling, restored when shuffle goes off.
+    pub unshuffled: Option<Vec<TrackId>>,
+    pub repeat: Repeat,
+    pub shuffle: bool,
+    /// Master volume, 0..=1.
+    pub volume: f64,
+    pub paused: Option<Paused>,
+    /// The grid part from which the latest change is heard.
+    pub changed_at_part: u64,
+    /// The last playback problem (a track that could not be decoded), for the GM.
+    pub error: Option<String>,
+}
+
+impl Default for Timeline {
+    fn default() -> Self {
+        Timeline {
+            entries: vec![Entry { start_part: 0, source: Source::Silence }],
+            queue: Vec::new(),
+            queue_index: None,
+            unshuffled: None,
+            repeat: Repeat::Off,
+            shuffle: false,
+            volume: 1.0,
+            paused: None,
+            changed_at_part: 0,
+            error: None,
+        }
+    }
+}
+
+impl Timeline {
+    /// Index of the entry in effect at `part`.
+    fn entry_index(&self, part: u64) -> Option<usize> {
+        match self.entries.partition_point(|e| e.start_part <= part) {
+            0 => None,
+            n => Some(n - 1),
+        }
+    }
+
+    /// The entry in effect at `part`.
+    pub fn entry_at(&self, part: u64) -> Option<&Entry> {
+        self.entry_index(part).map(|i| &self.entries[i])
+    }
+
+    /// What grid part `part` carries. A track past its known end is silence.
+    pub fn content_at(&self, part: u64) -> Content<'_> {
+        match self.entry_at(part) {
+            Some(Entry { start_part, source: Source::Track { track, from_part } }) => {
+                let index = from_part + (part - start_part);
+                match track.parts {
+                    Some(n) if index >= n => Content::Silence,
+                    _ => Content::Track { track, index },
+                }
+            }
+            _ => Content::Silence,
+        }
+    }
+
+    /// The last entry, which lasts until a new one is added.
+    pub fn last(&self) -> Option<&Entry> {
+        self.entries.last()
+    }
+
+    /// The grid part where the last entry's track runs out, if it is a track of known length.
+    pub fn last_track_end(&self) -> Option<u64> {
+        match self.last()? {
+            Entry { start_part, source: Source::Track { track, from_part } } => {
+                track.parts.map(|n| start_part + n.saturating_sub(*from_part))
+            }
+            Entry { source: Source::Silence, .. } => None,
+        }
+    }
+
+    /// Replaces everything from part `at` on with `source`.
+    pub fn switch(&mut self, at: u64, source: Source) {
+        self.entries.retain(|e| e.start_part < at);
+        if let Some(Source::Silence) = self.entries.last().map(|e| &e.source) {
+            if source == Source::Silence {
+                self.changed_at_part = at;
+                return;
+            }
+        }
+        self.entries.push(Entry { start_part: at, source });
+        self.changed_at_part = at;
+    }
+
+    /// Drops entries that ended before `part`; the one in effect at `part` stays.
+    pub fn forget_before(&mut self, part: u64) {
+        if let Some(i) = self.entry_index(part) {
+            self.entries.drain(..i);
+        }
+    }
+
+    /// The track playing (or paused) at `part`, with its track-relative part index.
+    pub fn current(&self, part: u64) -> Option<(TrackRef, u64, bool)> {
+        if let Content::Track { track, index } = self.content_at(part) {
+            return Some((track.clone(), index, false));
+        }
+        self.paused.as_ref().map(|p| (p.track.clone(), p.at_part, true))
+    }
+
+    /// Plays `track` from its part `from_part`, starting at grid part `at`.
+    pub fn play(&mut self, at: u64, track: TrackRef, from_part: u64) {
+        self.paused = None;
+        self.error = None;
+        self.switch(at, Source::Track { track, from_part });
+    }
+
+    /// Silence from `at`, remembering where to resume; false when nothing plays at `at`.
+    pub fn pause(&mut self, at: u64) -> bool {
+        let Content::Track { track, index } = self.content_at(at) else { return false };
+        self.paused = Some(Paused { track: track.clone(), at_part: index });
+        self.switch(at, Source::Silence);
+        true
+    }
+
+    /// Continues a paused track at `at`; false when nothing is paused.
+    pub fn resume(&mut self, at: u64) -> bool {
+        match self.paused.take() {
+            Some(p) => {
+                self.switch(at, Source::Track { track: p.track, from_part: p.at_part });
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Silence from `at`; nothing is current any more.
+    pub fn stop(&mut self, at: u64) {
+        self.paused = None;
+        self.switch(at, Source::Silence);
+    }
+
+    /// Appends tracks to the queue (and to the unshuffled order).
+    pub fn enqueue(&mut self, tracks: &[TrackId]) {
+        self.queue.extend_from_slice(tracks);
+        if let Some(u) = &mut self.unshuffled {
+            u.extend_from_slice(tracks);
+        }
+    }
+
+    /// Makes `tracks` the queue, optionally shuffled, with nothing current yet.
+    pub fn replace_queue(&mut self, tracks: Vec<TrackId>, shuffle: bool) {
+        self.shuffle = shuffle;
+        self.unshuffled = None;
+        self.queue = tracks;
+        self.queue_index = None;
+        if shuffle {
+            self.unshuffled = Some(self.queue.clone());
+            self.queue.shuffle(&mut rand::rng());
+        }
+    }
+
+    /// Makes `track` current in the queue: its position if queued, else inserted after the current one.
+    pub fn select_in_queue(&mut self, track: TrackId) -> usize {
+        if let Some(i) = self.queue_index.filter(|&i| self.queue.get(i) == Some(&track)) {
+            return i;
+        }
+        let at = self.queue_index.map(|i| i + 1).unwrap_or(self.queue.len()).min(self.queue.len());
+        self.queue.insert(at, track);
+        if let Some(u) = &mut self.unshuffled {
+            u.push(track);
+        }
+        self.queue_index = Some(at);
+        at
+    }
+
+    /// The queue position after the current one, following repeat (`natural` = the track ended).
+    pub fn next_index(&mut self, natural: bool) -> Option<usize> {
+        let len = self.queue.len();
+        if len == 0 {
+            return None;
+        }
+        let Some(i) = self.queue_index else { return Some(0) };
+        if natural && self.repeat == Repeat::One {
+            return Some(i.min(len - 1));
+        }
+        if i + 1 < len {
+            return Some(i + 1);
+        }
+        if self.repeat == Repeat::All || (!natural && self.repeat == Repeat::One) {
+            if self.shuffle && len > 1 {
+                let current = self.queue[i];
+                self.queue.shuffle(&mut rand::rng());
+                // Never the same track twice in a row across a reshuffle.
+                if self.queue[0] == current {
+                    self.queue.swap(0, len - 1);
+                }
+            }
+            return Some(0);
+        }
+        None
+    }
+
+    /// The queue position before the current one.
+    pub fn previous_index(&self) -> Option<usize> {
+        let len = self.queue.len();
+        match self.queue_index {
+            _ if len == 0 => None,
+            None => Some(0),
+            Some(0) if self.repeat == Repeat::All => Some(len - 1),
+            Some(0) => Some(0),
+            Some(i) => Some(i.min(len) - 1),
+        }
+    }
+
+    /// Turns shuffle on (shuffling what comes after the current track) or off (restoring the order).
+    pub fn set_shuffle(&mut self, on: bool) {
+        if on == self.shuffle {
+            return;
+        }
+        self.shuffle = on;
+        let current = self.queue_index.and_then(|i| self.queue.get(i).copied());
+        if on {
+            self.unshuffled = Some(self.queue.clone());
+            let start = self.queue_index.map(|i| i + 1).unwrap_or(0).min(self.queue.len());
+            self.queue[start..].shuffle(&mut rand::rng());
+        } else if let Some(order) = self.unshuffled.take() {
+            self.queue = order;
+            self.queue_index = current.and_then(|c| self.queue.iter().position(|t| *t == c));
+        }
+    }
+
+    /// Removes queue position `index`; the current track keeps playing.
+    pub fn remove_from_queue(&mut self, index: usize) -> bool {
+        if index >= self.queue.len() {
+            return false;
+        }
+        let removed = self.queue.remove(index);
+        if let Some(u) = &mut self.unshuffled {
+            if let Some(p) = u.iter().position(|t| *t == removed) {
+                u.remove(p);
+            }
+        }
+        self.queue_index = match self.queue_index {
+            Some(i) if i > index => Some(i - 1),
+            Some(i) if i == index => None,
+            other => other,
+        };
+        true
+    }
+
+    /// Moves queue position `from` to `to` (its index after the move).
+    pub fn move_in_queue(&mut self, from: usize, to: usize) -> bool {
+        let len = self.queue.len();
+        if from >= len || to >= len {
+            return false;
+        }
+        let current = self.queue_index.map(|i| self.queue[i]);
+        let t = self.queue.remove(from);
+        self.queue.insert(to, t);
+        self.queue_index = current.and_then(|c| self.queue.iter().position(|x| *x == c));
+        true
+    }
+
+    /// Empties the queue except the current track.
+    pub fn clear_queue(&mut self) {
+        let current = self.queue_index.and_then(|i| self.queue.get(i).copied());
+        self.queue = current.into_iter().collect();
+        self.unshuffled = self.unshuffled.as_ref().map(|_| self.queue.clone());
+        self.queue_index = current.map(|_| 0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn track(id: i64, parts: Option<u64>) -> TrackRef {
+        TrackRef { id: TrackId(id), fingerprint: format!("f{id}"), relpath: vec![b'a'], parts }
+    }
+
+    #[test]
+    fn content_follows_entries_and_ends_in_silence() {
+        let mut t = Timeline::default();
+        t.play(100, track(1, Some(10)), 2);
+        assert_eq!(t.content_at(99), Content::Silence);
+        assert_eq!(t.content_at(100), Content::Track { track: &track(1, Some(10)), index: 2 });
+        assert_eq!(t.content_at(107), Content::Track { track: &track(1, Some(10)), index: 9 });
+        assert_eq!(t.content_at(108), Content::Silence);
+        assert_eq!(t.last_track_end(), Some(108));
+    }
+
+    #[test]
+    fn pause_and_resume_continue_where_cut() {
+        let mut t = Timeline::default();
+        t.play(10, track(1, None), 0);
+        assert!(t.pause(15));
+        assert_eq!(t.content_at(15), Content::Silence);
+        assert_eq!(t.paused.as_ref().map(|p| p.at_part), Some(5));
+        assert!(t.resume(40));
+        assert_eq!(t.content_at(40), Content::Track { track: &track(1, None), index: 5 });
+        assert_eq!(t.content_at(14), Content::Track { track: &track(1, None), index: 4 }, "the past is unchanged");
+    }
+
+    #[test]
+    fn a_command_replaces_only_the_future() {
+        let mut t = Timeline::default();
+        t.play(10, track(1, Some(100)), 0);
+        t.play(50, track(2, Some(100)), 0);
+        t.play(30, track(3, Some(100)), 0);
+        assert_eq!(t.entries.len(), 3);
+        assert_eq!(t.entries.last().map(|e| e.start_part), Some(30));
+        t.forget_before(35);
+        assert_eq!(t.entries.len(), 1);
+    }
+
+    #[test]
+    fn queue_order_follows_repeat_modes() {
+        let mut t = Timeline::default();
+        t.replace_queue(vec![TrackId(1), TrackId(2)], false);
+        assert_eq!(t.next_index(true), Some(0));
+        t.queue_index = Some(1);
+        assert_eq!(t.next_index(true), None);
+        t.repeat = Repeat::All;
+        assert_eq!(t.next_index(true), Some(0));
+        t.repeat = Repeat::One;
+        assert_eq!(t.next_index(true), Some(1));
+        assert_eq!(t.next_index(false), Some(0), "next skips even with repeat one");
+    }
+
+    #[test]
+    fn shuffle_off_restores_the_order_and_keeps_the_current_track() {
+        let mut t = Timeline::default();
+        t.replace_queue((1..=20).map(TrackId).collect(), false);
+        t.queue_index = Some(4);
+        t.set_shuffle(true);
+        assert_eq!(t.queue[4], TrackId(5));
+        t.queue_index = Some(9);
+        let playing = t.queue[9];
+        t.set_shuffle(false);
+        assert_eq!(t.queue, (1..=20).map(TrackId).collect::<Vec<_>>());
+        assert_eq!(t.queue[t.queue_index.unwrap()], playing);
+    }
+
+    #[test]
+    fn queue_edits_keep_the_current_index() {
+        let mut t = Timeline::default();
+        t.replace_queue(vec![TrackId(1), TrackId(2), TrackId(3)], false);
+        t.queue_index = Some(1);
+        assert!(t.move_in_queue(2, 0));
+        assert_eq!(t.queue, [TrackId(3), TrackId(1), TrackId(2)]);
+        assert_eq!(t.queue_index, Some(2));
+        assert!(t.remove_from_queue(0));
+        assert_eq!(t.queue_index, Some(1));
+        assert!(!t.remove_from_queue(5));
+        t.clear_queue();
+        assert_eq!(t.queue, [TrackId(2)]);
+        assert_eq!(t.queue_index, Some(0));
+    }
+}

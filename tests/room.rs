@@ -1,0 +1,231 @@
+//! The room: live LL-HLS on the wall clock, GM commands, persistence.
+
+mod common;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, UNIX_EPOCH};
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use bardcast::clock::{unix_ms, Clock, ManualClock};
+use bardcast::config::Cli;
+use bardcast::room::timeline::Content;
+use bardcast::App;
+use clap::Parser;
+use common::GM_KEY;
+use rand::{Rng, SeedableRng};
+use serde_json::{json, Value};
+use tower::ServiceExt;
+
+/// A music folder of short tracks (fast to encode), generated once per test binary.
+fn short_tracks() -> &'static std::path::Path {
+    static DIR: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = common::temp_dir("short").join("music");
+        std::fs::create_dir_all(&dir).unwrap();
+        for (name, freq, secs) in [("a.flac", 440, 5), ("b.mp3", 660, 7), ("c.ogg", 330, 3)] {
+            common::ffmpeg(&[
+                "-f", "lavfi", "-i", &format!("sine=frequency={freq}:duration={secs}:sample_rate=44100"),
+                "-metadata", &format!("title=Tone {freq}"), dir.join(name).to_str().unwrap(),
+            ]);
+        }
+        dir
+    })
+}
+
+/// An in-process server driven by a manual clock.
+async fn manual_app(name: &str, clock: Arc<ManualClock>) -> (App, std::path::PathBuf) {
+    let dir = common::temp_dir(name);
+    let music = dir.join("music");
+    common::copy_dir(short_tracks(), &music);
+    let cli = Cli::try_parse_from([
+        "bardcast", "--host", "127.0.0.1", "--port", "0",
+        "--music-dir", music.to_str().unwrap(),
+        "--database-path", dir.join("db.sqlite").to_str().unwrap(),
+        "--cache-dir", dir.join("cache").to_str().unwrap(),
+        "--gm-key", GM_KEY,
+    ])
+    .unwrap();
+    let app = App::start(&cli.serve, clock as Arc<dyn Clock>).await.unwrap();
+    // Wait for the startup scan.
+    let mut status = app.state.library.scan_status();
+    status.wait_for(|s| s.state == "idle" && s.last_finished_at.is_some()).await.unwrap();
+    (app, dir)
+}
+
+async fn call(router: &axum::Router, method: &str, uri: &str, body: Option<Value>) -> (StatusCode, axum::http::HeaderMap, Vec<u8>) {
+    let mut req = Request::builder().method(method).uri(uri).header("authorization", format!("Bearer {GM_KEY}"));
+    let body = match body {
+        Some(v) => {
+            req = req.header("content-type", "application/json");
+            Body::from(v.to_string())
+        }
+        None => Body::empty(),
+    };
+    let resp = router.clone().oneshot(req.body(body).unwrap()).await.unwrap();
+    let (parts, body) = resp.into_parts();
+    let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap().to_vec();
+    (parts.status, parts.headers, bytes)
+}
+
+fn parse_media(text: &[u8]) -> m3u8_rs::MediaPlaylist {
+    match m3u8_rs::parse_playlist_res(text) {
+        Ok(m3u8_rs::Playlist::MediaPlaylist(p)) => p,
+        other => panic!("not a media playlist: {other:?}\n{}", String::from_utf8_lossy(text)),
+    }
+}
+
+/// The AAC frames of a part (its mdat payload).
+fn frames(part: &[u8]) -> Vec<Vec<u8>> {
+    segmenter::fmp4::parse_part(part).unwrap().frames.iter().map(|f| f.to_vec()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simulation_of_a_day_of_random_commands_keeps_every_hls_promise() {
+    let start = UNIX_EPOCH + Duration::from_millis(1_764_028_800_000);
+    let clock = Arc::new(ManualClock::new(start));
+    let (app, _dir) = manual_app("sim", clock.clone()).await;
+    let state = app.state.clone();
+    let router = bardcast::router(state.clone());
+    let (_, _, body) = call(&router, "GET", "/api/tracks", None).await;
+    let tracks: Value = serde_json::from_slice(&body).unwrap();
+    let ids: Vec<i64> = tracks["items"].as_array().unwrap().iter().map(|t| t["id"].as_i64().unwrap()).collect();
+    assert_eq!(ids.len(), 3);
+    let (st, _, body) = call(&router, "POST", "/api/folders", Some(json!({"name": "All"}))).await;
+    assert_eq!(st, 201);
+    let folder = serde_json::from_slice::<Value>(&body).unwrap()["id"].as_i64().unwrap();
+    call(&router, "POST", &format!("/api/folders/{folder}/tracks"), Some(json!({"trackIds": ids}))).await;
+
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    // URI → (bytes, when first fetched in ms).
+    let mut seen: HashMap<String, (Vec<u8>, u64)> = HashMap::new();
+    let mut last_playlist: Option<m3u8_rs::MediaPlaylist> = None;
+    let mut commands = 0;
+    let mut checked_parts = 0;
+    let day = Duration::from_secs(24 * 3600);
+    let mut track_parts_seen = 0;
+    while clock.now().duration_since(start).unwrap() < day {
+        // Mostly short steps (to see every part), sometimes long jumps.
+        let step = if rng.random_bool(0.9) { rng.random_range(100..2500) } else { rng.random_range(2_500..120_000) };
+        clock.advance(Duration::from_millis(step));
+        if rng.random_bool(0.35) {
+            let (name, body) = match rng.random_range(0..14) {
+                0 => ("play", json!({"trackId": ids[rng.random_range(0..ids.len())], "position": rng.random_range(0.0..4.0)})),
+                1 => ("play", json!({"folderId": folder, "shuffle": rng.random_bool(0.5)})),
+                2 => ("pause", json!({})),
+                3 => ("resume", json!({})),
+                4 => ("seek", json!({"position": rng.random_range(0.0..3.0)})),
+                5 => ("stop", json!({})),
+                6 => ("next", json!({})),
+                7 => ("previous", json!({})),
+                8 => ("queue", json!({"action": "add", "trackIds": [ids[rng.random_range(0..ids.len())]]})),
+                9 => ("queue", json!({"action": "move", "from": rng.random_range(0..4), "to": rng.random_range(0..4)})),
+                10 => {
+                    let mode = ["off", "one", "all"][rng.random_range(0..3usize)];
+                    ("repeat", json!({"mode": mode}))
+                }
+                11 => ("shuffle", json!({"on": rng.random_bool(0.5)})),
+                12 => ("volume", json!({"volume": rng.random_range(0.0..1.0)})),
+                _ => ("queue", json!({"action": "remove", "index": rng.random_range(0..4)})),
+            };
+            let now = unix_ms(clock.now());
+            let (st, _, body) = call(&router, "POST", &format!("/api/session/{name}"), Some(body)).await;
+            assert!(st.is_success() || st.is_client_error(), "{name}: {st}");
+            if st.is_success() {
+                commands += 1;
+                let v: Value = serde_json::from_slice(&body).unwrap();
+                let eff = v["effectiveAtMs"].as_u64().unwrap();
+                if name != "queue" && name != "repeat" && name != "shuffle" {
+                    assert!(eff > now && eff <= now + 600, "{name}: effectiveAt {eff} for a command at {now}");
+                }
+            }
+        }
+        state.room.maintain().await;
+
+        let now = unix_ms(clock.now());
+        let (st, headers, text) = call(&router, "GET", "/hls/256k/live.m3u8", None).await;
+        assert_eq!(st, 200);
+        assert_eq!(headers["content-type"], "application/vnd.apple.mpegurl");
+        let playlist = parse_media(&text);
+        assert_eq!(playlist.target_duration, 2);
+        assert!(!String::from_utf8_lossy(&text).contains("DISCONTINUITY"));
+        for (i, seg) in playlist.segments.iter().enumerate() {
+            let msn = playlist.media_sequence + i as u64;
+            assert_eq!(seg.uri, format!("seg/{msn}.m4s"), "a URI is fixed by its MSN");
+            let pdt = seg.program_date_time.unwrap();
+            assert_eq!(pdt.timestamp_millis() as u64, msn * 2048, "PDT = MSN × 2.048 s");
+            assert!((seg.duration - 2.048).abs() < 1e-6);
+        }
+        if let Some(prev) = &last_playlist {
+            assert!(playlist.media_sequence >= prev.media_sequence, "media sequence never decreases");
+            let prev_last = prev.media_sequence + prev.segments.len() as u64;
+            let last = playlist.media_sequence + playlist.segments.len() as u64;
+            assert!(last >= prev_last, "segments are never taken back from the end");
+            for (i, seg) in playlist.segments.iter().enumerate() {
+                let msn = playlist.media_sequence + i as u64;
+                if msn >= prev.media_sequence && msn < prev_last {
+                    let old = &prev.segments[(msn - prev.media_sequence) as usize];
+                    assert_eq!((old.uri.as_str(), old.duration), (seg.uri.as_str(), seg.duration), "segment {msn} changed between reloads");
+                }
+            }
+        }
+        // Fetch the newest segment and its parts; every URI fetched before must be identical.
+        let newest = playlist.segments.last().unwrap();
+        let msn = playlist.media_sequence + playlist.segments.len() as u64 - 1;
+        let timeline = state.room.timeline();
+        let mut uris = vec![format!("/hls/256k/{}", newest.uri)];
+        uris.extend((msn * 4..msn * 4 + 4).map(|p| format!("/hls/256k/part/{p}.m4s")));
+        if let Some(old) = seen.keys().nth(rng.random_range(0..seen.len().max(1))).cloned() {
+            uris.push(old);
+        }
+        for uri in uris {
+            let (st, headers, bytes) = call(&router, "GET", &uri, None).await;
+            assert_eq!(st, 200, "{uri}");
+            assert_eq!(headers["cache-control"], "public, max-age=31536000, immutable");
+            if let Some((before, _)) = seen.get(&uri) {
+                assert!(before == &bytes, "{uri} changed after it was published");
+                continue;
+            }
+            if let Some(p) = uri.strip_prefix("/hls/256k/part/").and_then(|s| s.strip_suffix(".m4s")) {
+                let p: u64 = p.parse().unwrap();
+                let parsed = segmenter::fmp4::parse_part(&bytes).unwrap();
+                assert_eq!(parsed.base_media_decode_time, p * 24_576, "media time is wall time");
+                assert_eq!(parsed.frames.len(), 24);
+                // The part carries the track part the timeline names (continuity of the track).
+                let silence = frames(&state.cache.silence_part(0).unwrap());
+                let got = frames(&bytes);
+                match timeline.content_at(p) {
+                    Content::Silence => assert_eq!(got, silence, "part {p} should be silence"),
+                    Content::Track { track, index } => {
+                        let key = bardcast::cache::SourceKey {
+                            fingerprint: track.fingerprint.clone(),
+                            path: state.library.music_dir().join(std::str::from_utf8(&track.relpath).unwrap()),
+                        };
+                        match state.cache.part(&key, 0, index).await.unwrap() {
+                            Some(cached) => {
+                                let want = frames(&cached);
+                                assert_eq!(&got[..want.len()], &want[..], "part {p} = track part {index}");
+                                track_parts_seen += 1;
+                            }
+                            None => assert_eq!(got, silence),
+                        }
+                    }
+                }
+                checked_parts += 1;
+            }
+            seen.insert(uri, (bytes, now));
+        }
+        // Unpublished media is 404 and not cacheable.
+        let future = bardcast::room::playlist::latest_part(now) + 1;
+        let (st, headers, _) = call(&router, "GET", &format!("/hls/256k/part/{future}.m4s"), None).await;
+        assert_eq!(st, 404);
+        assert_eq!(headers["cache-control"], "no-store");
+        last_playlist = Some(playlist);
+        // Re-fetch only what a CDN could still ask the origin for: the last ten minutes.
+        seen.retain(|_, (_, at)| *at + 600_000 > now);
+    }
+    assert!(commands > 1000, "only {commands} commands succeeded");
+    assert!(checked_parts > 10_000, "only {checked_parts} parts checked");
+    assert!(track_parts_seen > 1000, "only {track_parts_seen} track parts were heard");
+}
