@@ -1,0 +1,309 @@
+//! The live stream and the control socket over real HTTP, in real time.
+
+mod common;
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use common::{Options, Server, GM_KEY};
+use futures_util::{SinkExt, StreamExt};
+use reqwest::Method;
+use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::Message;
+
+fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as u64
+}
+
+/// A server over three short tones, with every track pre-encoded.
+async fn tone_server(name: &str) -> (Server, Vec<i64>) {
+    let dir = common::temp_dir(name);
+    let music = dir.join("music");
+    std::fs::create_dir_all(&music).unwrap();
+    for (file, freq, secs) in [("1 low.flac", 330, 6), ("2 mid.mp3", 550, 4), ("3 high.ogg", 770, 5)] {
+        common::ffmpeg(&["-f", "lavfi", "-i", &format!("sine=frequency={freq}:duration={secs}"), "-metadata", &format!("title=Tone {freq}"), music.join(file).to_str().unwrap()]);
+    }
+    let s = Server::start_in(&dir, &music, Options::default());
+    s.wait_scan_idle().await;
+    let page = s.get_json("/api/tracks?sort=filepath").await;
+    let ids = page["items"].as_array().unwrap().iter().map(|t| t["id"].as_i64().unwrap()).collect();
+    (s, ids)
+}
+
+async fn command(s: &Server, name: &str, body: Value) -> Value {
+    let (st, v) = s.gm_json(Method::POST, &format!("/api/session/{name}"), body).await;
+    assert_eq!(st, 200, "{name}: {v}");
+    v
+}
+
+#[tokio::test]
+async fn commands_take_effect_at_the_next_part_and_need_the_key() {
+    let (s, ids) = tone_server("commands").await;
+    let before = now_ms();
+    let v = command(&s, "play", json!({"trackId": ids[0]})).await;
+    let eff = v["effectiveAtMs"].as_u64().unwrap();
+    assert!(eff > before && eff <= now_ms() + 600, "effectiveAt {eff} for a command at {before}");
+    assert_eq!(eff % 512, 0, "effective at a part boundary");
+    assert_eq!(v["effectiveAt"].as_str().unwrap().len(), 24);
+    assert_eq!(v["nowPlaying"]["trackId"], ids[0]);
+    assert_eq!(v["nowPlaying"]["title"], "Tone 330");
+    assert_eq!(v["paused"], false);
+    assert_eq!(v["playbackDelayMs"], 400);
+
+    let r = s.client.post(s.url("/api/session/pause")).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    let r = s.client.post(s.url("/api/session/pause")).bearer_auth("nope").send().await.unwrap();
+    assert_eq!(r.status(), 403);
+    assert_eq!(s.get_json("/api/session").await["paused"], false, "refused commands change nothing");
+
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let paused = command(&s, "pause", json!({})).await;
+    assert_eq!(paused["paused"], true);
+    assert!(paused["nowPlaying"]["position"].as_f64().unwrap() >= 1.0, "{paused}");
+    let resumed = command(&s, "resume", json!({})).await;
+    assert_eq!(resumed["nowPlaying"]["position"], paused["nowPlaying"]["position"], "resume continues where paused");
+    let seek = command(&s, "seek", json!({"position": 3.0})).await;
+    assert!((seek["nowPlaying"]["position"].as_f64().unwrap() - 2.56).abs() < 0.01, "{seek}");
+    assert_eq!(s.gm_json(Method::POST, "/api/session/seek", json!({"position": -1})).await.0, 400);
+    assert_eq!(s.gm_json(Method::POST, "/api/session/dance", json!({})).await.0, 404);
+    assert_eq!(s.gm_json(Method::POST, "/api/session/volume", json!({"volume": 2})).await.0, 400);
+    let vol = command(&s, "volume", json!({"volume": 0.25})).await;
+    assert_eq!(vol["volume"], 0.25);
+    let q = command(&s, "queue", json!({"action": "add", "trackIds": [ids[1], ids[2]]})).await;
+    assert_eq!(q["queue"].as_array().unwrap().len(), 3);
+    let next = command(&s, "next", json!({})).await;
+    assert_eq!(next["nowPlaying"]["trackId"], ids[1]);
+    let prev = command(&s, "previous", json!({})).await;
+    assert_eq!(prev["nowPlaying"]["trackId"], ids[0]);
+    let mode = command(&s, "repeat", json!({"mode": "all"})).await;
+    assert_eq!(mode["repeat"], "all");
+    let stop = command(&s, "stop", json!({})).await;
+    assert_eq!(stop["stopped"], true);
+    assert!(stop["nowPlaying"].is_null());
+}
+
+#[tokio::test]
+async fn the_queue_advances_at_a_track_end_and_a_folder_plays() {
+    let (s, ids) = tone_server("advance").await;
+    let (_, folder) = s.gm_json(Method::POST, "/api/folders", json!({"name": "Tones"})).await;
+    let fid = folder["id"].as_i64().unwrap();
+    s.gm_json(Method::POST, &format!("/api/folders/{fid}/tracks"), json!({"trackIds": [ids[1], ids[0]]})).await;
+    let v = command(&s, "play", json!({"folderId": fid})).await;
+    assert_eq!(v["nowPlaying"]["trackId"], ids[1]);
+    assert_eq!(v["queue"].as_array().unwrap().len(), 2);
+    // Track 2 lasts 4 s: by 6 s the next one plays.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let st = s.get_json("/api/session").await;
+        if st["nowPlaying"]["trackId"] == ids[0] {
+            assert!(st["effectiveAtMs"].as_u64().unwrap() >= v["effectiveAtMs"].as_u64().unwrap() + 3500);
+            break;
+        }
+        assert!(Instant::now() < deadline, "the queue did not advance: {st}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test]
+async fn playlists_follow_the_spec_and_block() {
+    let (s, ids) = tone_server("playlists").await;
+    command(&s, "play", json!({"trackId": ids[0]})).await;
+    let r = s.get("/hls/live.m3u8").await;
+    assert_eq!(r.headers()["content-type"], "application/vnd.apple.mpegurl");
+    let text = r.bytes().await.unwrap();
+    match m3u8_rs::parse_playlist_res(&text) {
+        Ok(m3u8_rs::Playlist::MasterPlaylist(m)) => {
+            assert_eq!(m.variants.len(), 1);
+            assert_eq!(m.variants[0].codecs.as_deref(), Some("mp4a.40.2"));
+            assert_eq!(m.variants[0].uri, "256k/live.m3u8");
+        }
+        other => panic!("{other:?}"),
+    }
+    let r = s.client.get(s.url("/hls/256k/live.m3u8")).header("accept-encoding", "gzip").header("origin", "http://elsewhere").send().await.unwrap();
+    assert_eq!(r.headers()["content-encoding"], "gzip");
+    assert_eq!(r.headers()["access-control-allow-origin"], "*");
+    let plain = s.get("/hls/256k/live.m3u8").await.bytes().await.unwrap();
+    let p = match m3u8_rs::parse_playlist_res(&plain) {
+        Ok(m3u8_rs::Playlist::MediaPlaylist(p)) => p,
+        other => panic!("{other:?}"),
+    };
+    assert!(p.segments.len() >= 12);
+    let text = String::from_utf8_lossy(&plain).to_string();
+    for tag in ["#EXT-X-VERSION:9", "#EXT-X-TARGETDURATION:2", "#EXT-X-PART-INF:PART-TARGET=0.51200", "CAN-BLOCK-RELOAD=YES", "#EXT-X-PRELOAD-HINT:TYPE=PART", "#EXT-X-MAP:URI=\"init.mp4\""] {
+        assert!(text.contains(tag), "{tag} missing:\n{text}");
+    }
+    // Python's m3u8 package, an independent parser.
+    let path = s.dir.join("live.m3u8");
+    std::fs::write(&path, &plain).unwrap();
+    let out = std::process::Command::new("python3")
+        .args(["-c", "import m3u8,sys; p=m3u8.load(sys.argv[1]); full=[s for s in p.segments if s.uri]; assert len(full)>=12, len(full); assert all(s.program_date_time for s in full); assert p.target_duration==2; assert p.server_control.can_block_reload=='YES'; assert p.preload_hint.uri.startswith('part/')", path.to_str().unwrap()])
+        .output().unwrap();
+    assert!(out.status.success(), "python m3u8: {}", String::from_utf8_lossy(&out.stderr));
+
+    // Media headers; unpublished is 404 no-store.
+    let init = s.get("/hls/256k/init.mp4").await;
+    assert_eq!(init.headers()["content-type"], "audio/mp4");
+    assert_eq!(init.headers()["cache-control"], "public, max-age=31536000, immutable");
+    let latest = now_ms() / 512;
+    let r = s.get(&format!("/hls/256k/part/{latest}.m4s")).await;
+    assert_eq!(r.status(), 200);
+    let r = s.get(&format!("/hls/256k/part/{}.m4s", latest + 4)).await;
+    assert_eq!(r.status(), 404);
+    assert_eq!(r.headers()["cache-control"], "no-store");
+    assert_eq!(s.get("/hls/999k/live.m3u8").await.status(), 404);
+
+    // Blocking reload: waits for the part, 400s and 503s as the spec says.
+    let msn = now_ms() / 2048;
+    let want = (msn + 1) * 4 + 1;
+    let t0 = Instant::now();
+    let r = s.get(&format!("/hls/256k/live.m3u8?_HLS_msn={}&_HLS_part=1", msn + 1)).await;
+    assert_eq!(r.status(), 200);
+    let after = now_ms();
+    assert!(after >= want * 512, "answered before part {want} was published");
+    assert!(t0.elapsed() < Duration::from_secs(5));
+    assert!(r.text().await.unwrap().contains(&format!("part/{want}.m4s")));
+    assert_eq!(s.get("/hls/256k/live.m3u8?_HLS_part=1").await.status(), 400);
+    assert_eq!(s.get(&format!("/hls/256k/live.m3u8?_HLS_msn={}", now_ms() / 2048 + 3)).await.status(), 400);
+}
+
+#[tokio::test]
+async fn ffmpeg_reads_the_live_stream_across_a_track_change_and_a_pause() {
+    let (s, ids) = tone_server("ffmpeg").await;
+    command(&s, "play", json!({"trackId": ids[1]})).await;
+    let url = s.url("/hls/live.m3u8");
+    let reader = std::thread::spawn(move || {
+        std::process::Command::new("ffmpeg")
+            .args(["-hide_banner", "-loglevel", "error", "-i", &url, "-t", "20", "-f", "null", "-"])
+            .output()
+            .unwrap()
+    });
+    tokio::time::sleep(Duration::from_secs(5)).await; // track 2 (4 s) ends: silence
+    command(&s, "play", json!({"trackId": ids[0]})).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    command(&s, "pause", json!({})).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    command(&s, "resume", json!({})).await;
+    let out = tokio::task::spawn_blocking(move || reader.join().unwrap()).await.unwrap();
+    assert!(out.status.success(), "ffmpeg failed: {}", String::from_utf8_lossy(&out.stderr));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.trim().is_empty(), "ffmpeg reported errors: {stderr}");
+}
+
+#[tokio::test]
+async fn after_kill_9_the_room_is_where_the_wall_clock_says() {
+    let (mut s, ids) = tone_server("restart").await;
+    let v = command(&s, "play", json!({"trackId": ids[0]})).await;
+    let started = v["effectiveAtMs"].as_u64().unwrap();
+    let msn_before = now_ms() / 2048;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    s.kill9();
+    let s2 = Server::start_in(&s.dir.clone(), &s.music.clone(), Options::default());
+    let st = s2.get_json("/api/session").await;
+    assert_eq!(st["nowPlaying"]["trackId"], ids[0], "{st}");
+    // Position at effectiveAt matches the wall clock since the track started.
+    let expected = (st["effectiveAtMs"].as_u64().unwrap() - started) as f64 / 1000.0;
+    assert!((st["nowPlaying"]["position"].as_f64().unwrap() - expected).abs() < 0.6, "{st}");
+    let p = s2.get("/hls/256k/live.m3u8").await.text().await.unwrap();
+    let seq: u64 = p.lines().find_map(|l| l.strip_prefix("#EXT-X-MEDIA-SEQUENCE:")).unwrap().parse().unwrap();
+    assert!(seq + 12 >= msn_before, "media sequence went backwards");
+}
+
+type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn connect(s: &Server) -> Ws {
+    let url = s.base.replace("http://", "ws://") + "/ws";
+    let (ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    ws
+}
+
+/// The next JSON message of `kind`, skipping others (at most 5 s).
+async fn next_of(ws: &mut Ws, kind: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let msg = tokio::time::timeout(left, ws.next()).await.unwrap_or_else(|_| panic!("no {kind} message")).unwrap().unwrap();
+        if let Message::Text(t) = msg {
+            let v: Value = serde_json::from_str(&t).unwrap();
+            if v["type"] == kind {
+                return v;
+            }
+        }
+    }
+}
+
+async fn send(ws: &mut Ws, v: Value) {
+    ws.send(Message::Text(v.to_string().into())).await.unwrap();
+}
+
+#[tokio::test]
+async fn the_control_socket_syncs_clocks_pushes_state_and_guards_commands() {
+    let (s, ids) = tone_server("socket").await;
+    let mut listener = connect(&s).await;
+    let welcome = next_of(&mut listener, "welcome").await;
+    assert_eq!(welcome["protocol"], 1);
+    assert!(welcome["clientId"].as_str().is_some());
+    assert!((welcome["serverTime"].as_f64().unwrap() - now_ms() as f64).abs() < 2000.0);
+    send(&mut listener, json!({"type": "hello", "role": "listener", "device": "test phone"})).await;
+    let state = next_of(&mut listener, "state").await;
+    assert_eq!(state["state"]["stopped"], true);
+    let t0 = now_ms() as f64;
+    send(&mut listener, json!({"type": "ping", "id": 1, "clientSent": t0})).await;
+    let pong = next_of(&mut listener, "pong").await;
+    assert_eq!(pong["id"], 1);
+    assert_eq!(pong["clientSent"], t0);
+    let (t1, t2) = (pong["serverReceived"].as_f64().unwrap(), pong["serverSent"].as_f64().unwrap());
+    assert!(t1 <= t2 && (t1 - t0).abs() < 1000.0);
+
+    // A listener cannot control the room.
+    send(&mut listener, json!({"type": "command", "id": 5, "command": "play", "trackId": ids[0]})).await;
+    let err = next_of(&mut listener, "error").await;
+    assert_eq!((err["code"].as_str(), err["id"].as_i64()), (Some("forbidden"), Some(5)));
+    assert_eq!(s.get_json("/api/session").await["stopped"], true);
+
+    // Bad input gets an error, not a crash.
+    listener.send(Message::Text("{not json".into())).await.unwrap();
+    assert_eq!(next_of(&mut listener, "error").await["code"], "bad_message");
+    let big = json!({"type": "report", "device": "x".repeat(70 * 1024)});
+    send(&mut listener, big).await;
+    assert_eq!(next_of(&mut listener, "error").await["code"], "too_large");
+
+    // A wrong key is refused; the right key makes a GM whose command reaches everyone.
+    let mut gm = connect(&s).await;
+    send(&mut gm, json!({"type": "hello", "role": "gm", "key": "wrong"})).await;
+    assert_eq!(next_of(&mut gm, "error").await["code"], "forbidden");
+    send(&mut gm, json!({"type": "hello", "role": "gm", "key": GM_KEY, "device": "dashboard"})).await;
+    next_of(&mut gm, "state").await;
+    send(&mut listener, json!({"type": "report", "syncError": 3.5, "buffer": 1.2, "rtt": 4.0, "state": "playing"})).await;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let l = next_of(&mut gm, "listeners").await;
+        let phone = l["listeners"].as_array().unwrap().iter().find(|x| x["device"] == "test phone").cloned();
+        if phone.as_ref().is_some_and(|p| p["syncError"] == 3.5) {
+            let p = phone.unwrap();
+            assert_eq!((p["buffer"].as_f64(), p["rtt"].as_f64(), p["role"].as_str()), (Some(1.2), Some(4.0), Some("listener")));
+            break;
+        }
+        assert!(Instant::now() < deadline, "report never reached the GM");
+    }
+    send(&mut gm, json!({"type": "command", "id": "a", "command": "play", "trackId": ids[0]})).await;
+    let reply = next_of(&mut gm, "reply").await;
+    assert_eq!(reply["id"], "a");
+    let eff = reply["state"]["effectiveAtMs"].as_u64().unwrap();
+    let pushed = next_of(&mut listener, "state").await;
+    assert_eq!(pushed["state"]["nowPlaying"]["trackId"], ids[0]);
+    assert!(now_ms() < eff + 400, "the state reaches listeners before they hear the change");
+
+    // A flood is refused and the server stays up.
+    for i in 0..300 {
+        if listener.send(Message::Text(json!({"type": "ping", "id": i}).to_string().into())).await.is_err() {
+            break;
+        }
+    }
+    let mut limited = false;
+    while let Ok(Some(Ok(msg))) = tokio::time::timeout(Duration::from_secs(2), listener.next()).await {
+        if let Message::Text(t) = msg {
+            limited |= serde_json::from_str::<Value>(&t).unwrap()["code"] == "rate_limited";
+        }
+    }
+    assert!(limited, "a flood gets rate_limited errors");
+    assert_eq!(s.get("/api/health").await.status(), 200);
+}
