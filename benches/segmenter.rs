@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use criterion::{criterion_group, BenchmarkId, Criterion, Throughput};
 use segmenter::decode::Decoder;
-use segmenter::encode::{interleave_i16, AacEncoder};
+use segmenter::encode::AacEncoder;
 use segmenter::resample::Resampler;
 use segmenter::{fmp4, segment_bytes, segment_track, EncoderParams, Part, PartSink, Result};
 
