@@ -28,7 +28,7 @@ COPY player/package.json player/package-lock.json player/vendor.lock player/inst
 RUN ./install.sh
 COPY player/ ./
 # Only what the browser loads is shipped: no npm packages, tests or dev tools.
-RUN rm -rf node_modules test tools
+RUN rm -rf node_modules test e2e tools
 
 # --- runtime ----------------------------------------------------------------------------
 FROM debian:bookworm-slim
