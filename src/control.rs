@@ -120,6 +120,8 @@ pub struct Context {
     pub listeners: Listeners,
     pub clock: Arc<dyn Clock>,
     pub gm_key: Arc<str>,
+    pub metrics: crate::metrics::Metrics,
+    pub shutdown: tokio_util::sync::CancellationToken,
 }
 
 #[derive(Deserialize)]
@@ -265,6 +267,12 @@ async fn serve(socket: &mut WebSocket, ctx: &Context, id: &str) {
                     }
                 }
             }
+            () = ctx.shutdown.cancelled() => {
+                // Clients reconnect with backoff and come back in sync once the server is up.
+                let _ = send(socket, &json!({"type": "bye", "reason": "server shutting down"})).await;
+                let _ = socket.send(Message::Close(None)).await;
+                return;
+            }
             _ = heartbeat.tick() => {
                 if last_heard.elapsed() > 3 * HEARTBEAT {
                     tracing::debug!("dropping a silent peer");
@@ -321,6 +329,9 @@ async fn handle(msg: ClientMessage, ctx: &Context, id: &str, gm: &mut bool, rece
         }
         ClientMessage::Report { sync_error, buffer, rtt, state, device } => {
             let at = unix_ms(ctx.clock.now());
+            if let Some(e) = sync_error {
+                ctx.metrics.observe_sync_error(e);
+            }
             ctx.listeners.update(id, |l| {
                 l.sync_error = sync_error.filter(|v| v.is_finite());
                 l.buffer = buffer.filter(|v| v.is_finite());

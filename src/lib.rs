@@ -11,6 +11,7 @@ pub mod error;
 pub mod http;
 pub mod ids;
 pub mod library;
+pub mod metrics;
 pub mod room;
 pub mod state;
 
@@ -70,6 +71,8 @@ impl App {
             room,
             live,
             listeners: control::Listeners::default(),
+            metrics: metrics::Metrics::default(),
+            shutdown: tokio_util::sync::CancellationToken::new(),
         };
         let listener = tokio::net::TcpListener::bind((config.host, config.port))
             .await
@@ -85,8 +88,23 @@ impl App {
     pub async fn serve(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         let library = self.state.library.clone();
         let cache = self.state.cache.clone();
+        let stopping = self.state.shutdown.clone();
         let app = router(self.state);
-        axum::serve(self.listener, app).with_graceful_shutdown(shutdown).await?;
+        let signalled = stopping.clone();
+        let graceful = axum::serve(self.listener, app).with_graceful_shutdown(async move {
+            shutdown.await;
+            // Control sockets say goodbye and close; parked playlist requests answer.
+            signalled.cancel();
+        });
+        // In-flight requests get until 8 s after the signal; then the server stops anyway.
+        let deadline = async move {
+            stopping.cancelled().await;
+            tokio::time::sleep(std::time::Duration::from_secs(8)).await;
+        };
+        tokio::select! {
+            result = graceful => result?,
+            () = deadline => tracing::warn!("connections still open after 8 s; closing them"),
+        }
         // Running encodes stop at their next part; their unfinished folders are removed.
         cache.close();
         tokio::task::spawn_blocking(move || library.stop_scan()).await.map_err(std::io::Error::other)?;

@@ -9,6 +9,7 @@ use crate::cache::SegmentCache;
 use crate::clock::Clock;
 use crate::control::Listeners;
 use crate::library::Library;
+use crate::metrics::Metrics;
 use crate::room::live::LiveParts;
 use crate::room::RoomHandle;
 
@@ -31,6 +32,15 @@ pub struct AppState {
     pub room: RoomHandle,
     pub live: LiveParts,
     pub listeners: Listeners,
+    pub metrics: Metrics,
+    /// Cancelled when the server starts shutting down.
+    pub shutdown: tokio_util::sync::CancellationToken,
+}
+
+impl FromRef<AppState> for Metrics {
+    fn from_ref(s: &AppState) -> Self {
+        s.metrics.clone()
+    }
 }
 
 impl FromRef<AppState> for SegmentCache {

@@ -307,3 +307,46 @@ async fn the_control_socket_syncs_clocks_pushes_state_and_guards_commands() {
     assert!(limited, "a flood gets rate_limited errors");
     assert_eq!(s.get("/api/health").await.status(), 200);
 }
+
+#[tokio::test]
+async fn metrics_count_requests_listeners_and_sync_reports() {
+    let (s, ids) = tone_server("metrics").await;
+    command(&s, "play", json!({"trackId": ids[0]})).await;
+    let mut ws = connect(&s).await;
+    send(&mut ws, json!({"type": "hello", "role": "listener"})).await;
+    next_of(&mut ws, "state").await;
+    send(&mut ws, json!({"type": "report", "syncError": -3.0, "buffer": 1.0, "rtt": 2.0, "state": "playing"})).await;
+    let latest = now_ms() / 512;
+    assert_eq!(s.get(&format!("/hls/256k/part/{latest}.m4s")).await.status(), 200);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let text = s.get("/metrics").await.text().await.unwrap();
+    let value = |name: &str| -> f64 {
+        text.lines().find_map(|l| l.strip_prefix(name).and_then(|r| r.trim().parse().ok())).unwrap_or_else(|| panic!("{name} missing:\n{text}"))
+    };
+    assert_eq!(value("bardcast_listeners_connected "), 1.0);
+    assert!(value("bardcast_live_parts_served_total ") >= 1.0);
+    assert_eq!(value("bardcast_sync_error_ms_bucket{le=\"5\"} "), 1.0);
+    assert_eq!(value("bardcast_sync_error_ms_bucket{le=\"2\"} "), 0.0);
+    assert_eq!(value("bardcast_sync_error_ms_count "), 1.0);
+    assert_eq!(value("bardcast_scan_added "), 3.0);
+    assert!(text.contains("bardcast_http_requests_total{route=\"/api/session/{command}\",status=\"200\"} 1"), "{text}");
+    assert!(text.contains("bardcast_build_info{version=\""));
+    assert!(text.contains("# TYPE bardcast_sync_error_ms histogram"));
+}
+
+#[tokio::test]
+async fn sigterm_tells_clients_and_exits_promptly() {
+    let (mut s, _) = tone_server("sigterm").await;
+    let mut ws = connect(&s).await;
+    next_of(&mut ws, "welcome").await;
+    // A parked blocking request must not hold the shutdown either.
+    let parked = s.client.get(s.url(&format!("/hls/256k/live.m3u8?_HLS_msn={}", now_ms() / 2048 + 2))).send();
+    let parked = tokio::spawn(parked);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let started = Instant::now();
+    let status = tokio::task::spawn_blocking(move || s.terminate()).await.unwrap();
+    assert_eq!(status.code(), Some(0));
+    assert!(started.elapsed() < Duration::from_secs(10), "exit took {:?}", started.elapsed());
+    assert_eq!(next_of(&mut ws, "bye").await["reason"], "server shutting down");
+    let _ = parked.await;
+}

@@ -495,7 +495,7 @@ impl Shared {
                 _ => return,
             }
             let c = st.tracks.remove(name);
-            st.bytes -= c.map_or(0, |c| c.bytes);
+            st.bytes = st.bytes.saturating_sub(c.map_or(0, |c| c.bytes));
             st.seq += 1;
             disk::to_trash(&self.root, name, st.seq).ok()
         };
@@ -522,7 +522,7 @@ impl Shared {
                     break;
                 };
                 let c = st.tracks.remove(&name);
-                st.bytes -= c.map_or(0, |c| c.bytes);
+                st.bytes = st.bytes.saturating_sub(c.map_or(0, |c| c.bytes));
                 st.seq += 1;
                 // Renamed under the lock, so a new encode of the same track can never be caught by this delete.
                 match disk::to_trash(&self.root, &name, st.seq) {

@@ -13,6 +13,8 @@ pub async fn upgrade(State(state): State<AppState>, ws: WebSocketUpgrade) -> Res
         listeners: state.listeners.clone(),
         clock: state.clock.clone(),
         gm_key: state.gm_key.0.clone(),
+        metrics: state.metrics.clone(),
+        shutdown: state.shutdown.clone(),
     };
     // Up to 1 MiB is read (and answered with an error past 64 KiB); beyond, the socket closes.
     ws.max_message_size(1024 * 1024).on_upgrade(move |socket| control::run(socket, ctx))

@@ -143,6 +143,7 @@ async fn part(
         return Ok(response);
     }
     let bytes = state.live.part(&state.room.timeline(), r, part).await?;
+    state.metrics.served(false);
     Ok(media(bytes, "audio/mp4"))
 }
 
@@ -159,5 +160,6 @@ async fn segment(
         return Ok(response);
     }
     let bytes = state.live.segment(&state.room.timeline(), r, msn).await?;
+    state.metrics.served(true);
     Ok(media(bytes, "audio/mp4"))
 }

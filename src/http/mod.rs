@@ -36,12 +36,15 @@ pub fn router(state: AppState) -> Router {
         .merge(api)
         .route("/audio/{track_id}", get(audio::serve_track))
         .route("/ws", get(control::upgrade))
+        .route("/metrics", get(crate::metrics::render))
         .merge(hls::routes())
         .route_service("/gm", ServeFile::new(player.join("gm.html")))
         .fallback_service(ServeDir::new(&player))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(CorsLayer::permissive())
         .layer(axum::middleware::map_response(log_server_errors))
+        .layer(axum::middleware::from_fn_with_state(state.metrics.clone(), crate::metrics::count_requests))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
 }
 

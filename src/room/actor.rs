@@ -474,6 +474,34 @@ impl Actor {
         }
     }
 
+    /// Pins what the timeline still needs (so eviction spares it) and warms the next queued
+    /// track, so it is encoded before the play head reaches it.
+    async fn keep_ahead(&mut self) {
+        let mut keys: Vec<SourceKey> = self
+            .timeline
+            .entries
+            .iter()
+            .filter_map(|e| match &e.source {
+                Source::Track { track, .. } => Some(self.key(track)),
+                Source::Silence => None,
+            })
+            .collect();
+        if let Some(p) = &self.timeline.paused {
+            keys.push(self.key(&p.track));
+        }
+        let next = self.timeline.queue_index.map(|i| i + 1).unwrap_or(0);
+        if let Some(&id) = self.timeline.queue.get(next) {
+            if let Ok(source) = self.library.call(move |db| db.track_source(id)).await {
+                let key = SourceKey { fingerprint: source.fingerprint, path: self.source_path(&source.relpath) };
+                if !source.missing && self.cache.known_parts(&key).is_none() {
+                    self.cache.warm(&key);
+                }
+                keys.push(key);
+            }
+        }
+        self.cache.set_pinned(keys);
+    }
+
     /// Publishes the state heard from the latest decision on (a command or the next track).
     async fn publish_latest(&mut self) {
         let t = &self.timeline;
@@ -486,6 +514,7 @@ impl Actor {
     async fn publish(&mut self, at: u64) {
         let snapshot = Arc::new(self.timeline.clone());
         self.timeline_tx.send_replace(snapshot);
+        self.keep_ahead().await;
         let state = Arc::new(self.session_state(at).await);
         let changed = **self.state_tx.borrow() != *state;
         self.state_tx.send_replace(state.clone());
