@@ -73,6 +73,8 @@ window.bardcast = {
   get connection() { return control.status; },
   get rtt() { return clock.lastRtt(); },
   get playbackRate() { return audio.playbackRate; },
+  /** Sync controller counters: {rateChanges, seeks, acquireSeeks}. */
+  get syncStats() { return { ...sync.stats }; },
 };
 
 /** What this listener is doing, as reported to the server. */

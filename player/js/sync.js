@@ -10,7 +10,13 @@
  *    asks the caller to verify the clock (`verifyClock`: send a ping burst),
  *    because a jumped clock looks exactly like a jumped media clock; if the
  *    clock did jump, the caller stops passing serverNow until re-measured.
- *  - otherwise average the error over about a second and, once it passes
+ *  - acquisition: after the input (re)appears (Join, a stall, a seek), the
+ *    first settled ~300 ms of samples decide: beyond acquireSeekMs, seek
+ *    (at 3 % a 400 ms start-up error would take 13 s to nudge away; a seek
+ *    while joining is not heard). Seeks land late by the time playback takes
+ *    to restart, so the landing error of each seek is learned (seekBias) and
+ *    taken off the next one. Once under acquireSeekMs the controller is locked.
+ *  - locked: average the error over about a second and, once it passes
  *    startMs, set playbackRate = 1 - clamp(k * error) ONCE; go back to 1.0
  *    when the error falls under stopMs or changes sign.
  * Changing the rate every tick wobbles at ±15 ms forever; this shape held
@@ -44,6 +50,9 @@ export class SyncController {
    * @param {number} [opts.maxRateDelta=0.03] clamp of |playbackRate - 1|
    * @param {number} [opts.settleMs=300] samples ignored after a rate change (ms)
    * @param {number} [opts.seekSettleMs=600] samples ignored after a seek (ms)
+   * @param {number} [opts.acquireSeekMs=25] until locked, seek when the averaged error is beyond this (ms)
+   * @param {number} [opts.acquireSpanMs=300] samples must span this long (ms) before an acquisition decision
+   * @param {number} [opts.maxAcquireSeeks=4] acquisition seeks before falling back to rate nudges
    */
   constructor({
     seekThresholdMs = 500,
@@ -57,11 +66,20 @@ export class SyncController {
     maxRateDelta = 0.03,
     settleMs = 300,
     seekSettleMs = 600,
+    acquireSeekMs = 25,
+    acquireSpanMs = 300,
+    maxAcquireSeeks = 4,
   } = {}) {
     Object.assign(this, {
       seekThresholdMs, seekConfirmMs, verifyEveryMs, windowMs, minSpanMs, startMs, stopMs,
-      gainPerSecond, maxRateDelta, settleMs, seekSettleMs,
+      gainPerSecond, maxRateDelta, settleMs, seekSettleMs, acquireSeekMs, acquireSpanMs, maxAcquireSeeks,
     });
+    /** False until the error has been brought under acquireSeekMs since the input (re)appeared. */
+    this.locked = false;
+    this.acquireSeeks = 0;
+    /** Learned landing error of seeks (ms, positive = lands ahead), subtracted from the next seek target. */
+    this.seekBias = 0;
+    this.pendingSeekCheck = false;
     /** Current playbackRate as last set by this controller. */
     this.rate = 1;
     /** @type {{t: number, e: number}[]} settled samples at the current rate (t = local ms, e = error ms) */
@@ -73,7 +91,7 @@ export class SyncController {
     /** Smoothed error (ms) from the last tick, null while unknown. */
     this.error = null;
     /** Counters, for tests and diagnostics. */
-    this.stats = { rateChanges: 0, seeks: 0 };
+    this.stats = { rateChanges: 0, seeks: 0, acquireSeeks: 0 };
   }
 
   /**
@@ -90,6 +108,7 @@ export class SyncController {
       this.window = [];
       this.outlierSince = null;
       this.error = null;
+      this.unlock();
       return this.rate === 1 ? { error: null, rawError: null } : { ...this.setRate(1, now, this.settleMs), error: null, rawError: null };
     }
     const target = serverNow - delayMs;
@@ -105,12 +124,8 @@ export class SyncController {
       }
       if (now - this.outlierSince >= this.seekConfirmMs) {
         this.outlierSince = null;
-        this.stats.seeks += 1;
-        const action = { seekTo: target, error: rawError, rawError };
-        if (this.rate !== 1) Object.assign(action, this.setRate(1, now, this.seekSettleMs));
-        else this.restart(now, this.seekSettleMs);
-        this.error = rawError;
-        return action;
+        this.unlock();
+        return this.seek(target, rawError, now);
       }
       return { error: this.error, rawError };
     }
@@ -121,6 +136,20 @@ export class SyncController {
     while (this.window.length && now - this.window[0].t > this.windowMs) this.window.shift();
     const error = this.projected(now);
     this.error = error;
+    if (!this.locked) {
+      if (now - this.window[0].t < this.acquireSpanMs) return { error, rawError };
+      if (this.pendingSeekCheck) {
+        // How far the last seek landed from its target: learn it for the next one.
+        this.pendingSeekCheck = false;
+        this.seekBias = Math.max(-300, Math.min(300, this.seekBias + error));
+      }
+      if (Math.abs(error) > this.acquireSeekMs && this.acquireSeeks < this.maxAcquireSeeks) {
+        this.acquireSeeks += 1;
+        this.stats.acquireSeeks += 1;
+        return this.seek(target, error, now);
+      }
+      this.locked = true;
+    }
     if (now - this.window[0].t < this.minSpanMs) return { error, rawError };
 
     if (this.rate === 1) {
@@ -146,6 +175,26 @@ export class SyncController {
     const meanE = this.window.reduce((s, x) => s + x.e, 0) / n;
     const meanT = this.window.reduce((s, x) => s + x.t, 0) / n;
     return meanE + (this.rate - 1) * (now - meanT);
+  }
+
+  /**
+   * Seeks to `target` (corrected by the learned landing error) and waits for it to settle.
+   * @private
+   */
+  seek(target, error, now) {
+    this.stats.seeks += 1;
+    this.pendingSeekCheck = true;
+    const action = { seekTo: target - this.seekBias, error, rawError: error };
+    if (this.rate !== 1) Object.assign(action, this.setRate(1, now, this.seekSettleMs));
+    else this.restart(now, this.seekSettleMs);
+    this.error = error;
+    return action;
+  }
+
+  /** The next settled samples decide afresh whether a seek is needed (start-up, after a gap or a big jump). @private */
+  unlock() {
+    this.locked = false;
+    this.acquireSeeks = 0;
   }
 
   /** @private */
