@@ -1,0 +1,181 @@
+//! Real nginx, with the caching configuration we ship, in front of bardcast: 50 simulated
+//! listeners for 60 s; the origin serves each part and segment at most once, and every
+//! listener gets the origin's bytes.
+
+mod common;
+
+use std::collections::{HashMap, HashSet};
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::{Options, Server};
+use reqwest::Method;
+use serde_json::json;
+
+const LISTENERS: usize = 50;
+const RUN: Duration = Duration::from_secs(60);
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn digest(bytes: &[u8]) -> u64 {
+    let mut h = DefaultHasher::new();
+    bytes.hash(&mut h);
+    h.finish()
+}
+
+/// URI → digests seen by listeners.
+type Seen = Arc<Mutex<HashMap<String, HashSet<u64>>>>;
+
+struct Nginx {
+    dir: std::path::PathBuf,
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let conf = self.dir.join("nginx.conf");
+        let _ = Command::new("nginx").arg("-p").arg(&self.dir).arg("-c").arg(&conf).args(["-s", "quit"]).status();
+    }
+}
+
+/// The media sequence and parts of the newest listed segment (complete or in progress).
+fn live_edge(playlist: &str) -> (u64, Vec<String>) {
+    let parts: Vec<String> = playlist
+        .lines()
+        .filter_map(|l| l.strip_prefix("#EXT-X-PART:"))
+        .filter_map(|l| l.split("URI=\"").nth(1).and_then(|r| r.split('"').next()).map(str::to_owned))
+        .collect();
+    let last = parts.last().and_then(|p| p.strip_prefix("part/")).and_then(|p| p.strip_suffix(".m4s")).and_then(|p| p.parse::<u64>().ok()).unwrap_or(0);
+    (last, parts)
+}
+
+async fn ll_listener(client: reqwest::Client, base: String, seen: Seen, stop: Instant) {
+    let mut fetched: HashSet<String> = HashSet::new();
+    let init = client.get(format!("{base}/hls/256k/init.mp4")).send().await.unwrap();
+    assert_eq!(init.status(), 200);
+    let mut next: Option<u64> = None;
+    while Instant::now() < stop {
+        let url = match next {
+            Some(p) => format!("{base}/hls/256k/live.m3u8?_HLS_msn={}&_HLS_part={}", p / 4, p % 4),
+            None => format!("{base}/hls/256k/live.m3u8"),
+        };
+        let r = client.get(&url).timeout(Duration::from_secs(10)).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{url}");
+        let text = r.text().await.unwrap();
+        let (last, parts) = live_edge(&text);
+        for uri in parts.iter().rev().take(3) {
+            if fetched.insert(uri.clone()) {
+                let r = client.get(format!("{base}/hls/256k/{uri}")).send().await.unwrap();
+                assert_eq!(r.status(), 200, "{uri}");
+                let d = digest(&r.bytes().await.unwrap());
+                seen.lock().unwrap().entry(uri.clone()).or_default().insert(d);
+            }
+        }
+        next = Some(last + 1);
+    }
+}
+
+async fn segment_listener(client: reqwest::Client, base: String, seen: Seen, stop: Instant) {
+    let mut fetched: HashSet<String> = HashSet::new();
+    while Instant::now() < stop {
+        let text = client.get(format!("{base}/hls/256k/live.m3u8")).send().await.unwrap().text().await.unwrap();
+        let segs: Vec<&str> = text.lines().filter(|l| l.starts_with("seg/")).collect();
+        for uri in segs.iter().rev().take(2) {
+            if fetched.insert(uri.to_string()) {
+                let r = client.get(format!("{base}/hls/256k/{uri}")).send().await.unwrap();
+                assert_eq!(r.status(), 200, "{uri}");
+                let d = digest(&r.bytes().await.unwrap());
+                seen.lock().unwrap().entry(uri.to_string()).or_default().insert(d);
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(1000)).await;
+    }
+}
+
+fn origin_count(metrics: &str, route: &str) -> u64 {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("bardcast_http_requests_total{{route=\"{route}\",status=\"200\"}} ")))
+        .map(|v| v.trim().parse().unwrap())
+        .unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_listeners_through_nginx_cost_the_origin_one_fetch_per_file() {
+    let dir = common::temp_dir("proxy");
+    let s = Server::start_in(&dir, &dir.join("unused"), Options { extra_env: vec![("DEMO".into(), "true".into())], ..Default::default() });
+    s.wait_scan_idle().await;
+    let (_, folder) = s.gm_json(Method::POST, "/api/folders", json!({"name": "All"})).await;
+    let fid = folder["id"].as_i64().unwrap();
+    let ids: Vec<i64> = s.get_json("/api/tracks").await["items"].as_array().unwrap().iter().map(|t| t["id"].as_i64().unwrap()).collect();
+    s.gm_json(Method::POST, &format!("/api/folders/{fid}/tracks"), json!({"trackIds": ids})).await;
+    let (st, _) = s.gm_json(Method::POST, "/api/session/play", json!({"folderId": fid})).await;
+    assert_eq!(st, 200);
+
+    let port = free_port();
+    let px = dir.join("proxy");
+    let upstream = s.base.trim_start_matches("http://").to_owned();
+    let render = Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/k8s/proxy/render-local.sh"))
+        .args([upstream.as_str(), &port.to_string(), px.to_str().unwrap()])
+        .status()
+        .unwrap();
+    assert!(render.success());
+    let started = Command::new("nginx").arg("-p").arg(&px).arg("-c").arg(px.join("nginx.conf")).status().expect("nginx is needed (scripts/test installs it)");
+    assert!(started.success());
+    let _nginx = Nginx { dir: px.clone() };
+    let proxy = format!("http://127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while reqwest::get(format!("{proxy}/api/health")).await.map(|r| !r.status().is_success()).unwrap_or(true) {
+        assert!(Instant::now() < deadline, "nginx did not come up");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let before = s.get("/metrics").await.text().await.unwrap();
+    let seen: Seen = Arc::default();
+    let stop = Instant::now() + RUN;
+    let mut tasks = Vec::new();
+    for i in 0..LISTENERS {
+        let client = reqwest::Client::builder().pool_max_idle_per_host(4).build().unwrap();
+        let (base, seen) = (proxy.clone(), seen.clone());
+        tasks.push(if i % 5 == 4 {
+            tokio::spawn(segment_listener(client, base, seen, stop))
+        } else {
+            tokio::spawn(ll_listener(client, base, seen, stop))
+        });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // A track change and a pause while they listen.
+    tokio::time::sleep(Duration::from_secs(20)).await;
+    s.gm_json(Method::POST, "/api/session/next", json!({})).await;
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    s.gm_json(Method::POST, "/api/session/pause", json!({})).await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    s.gm_json(Method::POST, "/api/session/resume", json!({})).await;
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let after = s.get("/metrics").await.text().await.unwrap();
+
+    let seen = seen.lock().unwrap().clone();
+    let parts: Vec<_> = seen.keys().filter(|u| u.starts_with("part/")).collect();
+    let segs: Vec<_> = seen.keys().filter(|u| u.starts_with("seg/")).collect();
+    assert!(parts.len() > 100, "only {} distinct parts fetched", parts.len());
+    assert!(segs.len() > 20, "only {} distinct segments fetched", segs.len());
+    let origin_parts = origin_count(&after, "/hls/{rendition}/part/{file}") - origin_count(&before, "/hls/{rendition}/part/{file}");
+    let origin_segs = origin_count(&after, "/hls/{rendition}/seg/{file}") - origin_count(&before, "/hls/{rendition}/seg/{file}");
+    println!("{} distinct parts, origin served {origin_parts}; {} distinct segments, origin served {origin_segs}", parts.len(), segs.len());
+    assert!(origin_parts <= parts.len() as u64, "the origin served {origin_parts} parts for {} distinct ones", parts.len());
+    assert!(origin_segs <= segs.len() as u64, "the origin served {origin_segs} segments for {} distinct ones", segs.len());
+
+    // Every listener got the same bytes, and they are the origin's.
+    for (uri, digests) in &seen {
+        assert_eq!(digests.len(), 1, "listeners got different bytes for {uri}");
+    }
+    for uri in parts.iter().rev().take(40).chain(segs.iter().rev().take(10)) {
+        let origin = s.get(&format!("/hls/256k/{uri}")).await.bytes().await.unwrap();
+        assert!(seen[*uri].contains(&digest(&origin)), "{uri} differs from the origin's bytes");
+    }
+}
