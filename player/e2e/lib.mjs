@@ -1,0 +1,155 @@
+// Shared helpers for the end-to-end tests: a real bardcast server on
+// 127.0.0.1:0 with its own temp data folder, Debian's Chromium through
+// playwright-core, REST calls with the GM key, and listener sampling.
+import { spawn } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+
+export const PLAYER_DIR = resolve(fileURLToPath(new URL("..", import.meta.url)));
+export const BIN = process.env.BARDCAST_BIN ?? resolve(PLAYER_DIR, "../target/debug/bardcast");
+export const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
+export const GM_KEY = "e2e-gm-key";
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Starts bardcast with DEMO=true (4 synthesized tracks of 35-50 s) in a temp dir.
+ * @returns {Promise<{base: string, key: string, dir: string, stop: () => Promise<void>, proc: import("node:child_process").ChildProcess}>}
+ */
+export async function startServer({ env = {}, timeoutMs = 30_000 } = {}) {
+  if (!existsSync(BIN)) throw new Error(`bardcast binary not found at ${BIN} (cargo build, or set BARDCAST_BIN)`);
+  if (!existsSync(join(PLAYER_DIR, "vendor/hls.mjs"))) throw new Error("player/vendor/hls.mjs missing: run player/install.sh");
+  const dir = mkdtempSync(join(tmpdir(), "bardcast-e2e-"));
+  const proc = spawn(BIN, [], {
+    env: {
+      PATH: process.env.PATH,
+      HOST: "127.0.0.1",
+      PORT: "0",
+      MUSIC_DIR: join(dir, "music"),
+      DATABASE_PATH: join(dir, "db.sqlite"),
+      CACHE_DIR: join(dir, "cache"),
+      PLAYER_DIR,
+      GM_KEY,
+      LOG_LEVEL: "warn",
+      DEMO: "true",
+      ...env,
+    },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let stderr = "";
+  proc.stderr.on("data", (d) => { stderr += d; });
+  const base = await new Promise((res, rej) => {
+    let out = "";
+    const timer = setTimeout(() => rej(new Error(`bardcast did not start in ${timeoutMs} ms\n${out}\n${stderr}`)), timeoutMs);
+    proc.stdout.on("data", (d) => {
+      out += d;
+      const m = out.match(/listening on (http:\/\/127\.0\.0\.1:\d+)/);
+      if (m) { clearTimeout(timer); res(m[1]); }
+    });
+    proc.on("exit", (code) => { clearTimeout(timer); rej(new Error(`bardcast exited (${code})\n${stderr}`)); });
+  });
+  proc.stdout.resume();
+  const stop = async () => {
+    if (proc.exitCode === null) {
+      proc.kill("SIGTERM");
+      await Promise.race([new Promise((r) => proc.once("exit", r)), sleep(5000)]);
+      if (proc.exitCode === null) proc.kill("SIGKILL");
+    }
+    rmSync(dir, { recursive: true, force: true });
+  };
+  // The demo library is scanned at start: wait until the tracks are listed.
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const tracks = await fetch(`${base}/api/tracks`).then((r) => r.json()).catch(() => null);
+    if (tracks?.items?.length >= 4) break;
+    if (Date.now() > deadline) { await stop(); throw new Error("demo tracks never appeared"); }
+    await sleep(200);
+  }
+  return { base, key: GM_KEY, dir, stop, proc };
+}
+
+/** REST call; GM key unless key === null. Resolves to {status, body}. */
+export async function api(base, method, path, body, key = GM_KEY) {
+  const headers = { Accept: "application/json" };
+  if (key) headers.Authorization = `Bearer ${key}`;
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  const res = await fetch(base + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  const text = await res.text();
+  return { status: res.status, body: text ? JSON.parse(text) : null };
+}
+
+/** A GM command over REST; throws unless 2xx. Returns the new state. */
+export async function command(base, name, body = {}) {
+  const { status, body: state } = await api(base, "POST", `/api/session/${name}`, body);
+  if (status >= 300) throw new Error(`POST /api/session/${name} → ${status} ${JSON.stringify(state)}`);
+  return state;
+}
+
+export function launch() {
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+      "--disable-component-update", "--disable-sync", "--autoplay-policy=no-user-gesture-required"],
+  });
+}
+
+/**
+ * Opens the listener page in a fresh context (with `initScript` run before the page's own) and clicks Join.
+ * Page errors are collected in `page.errors`.
+ * @param {import("playwright-core").Browser} browser
+ */
+export async function openListener(browser, base, { viewport = { width: 390, height: 844 }, initScript } = {}) {
+  const context = await browser.newContext({ viewport });
+  if (initScript) await context.addInitScript(initScript);
+  const page = await context.newPage();
+  page.errors = [];
+  page.on("pageerror", (e) => page.errors.push(String(e)));
+  await page.goto(`${base}/`);
+  const join = page.getByTestId("join-button");
+  await join.waitFor({ state: "visible" });
+  await page.waitForFunction(() => !document.querySelector("[data-testid=join-button]").disabled);
+  await join.click();
+  return { context, page };
+}
+
+/** Reads (page's Date.now(), hls.playingDate) in one evaluate, so both come from the same instant. */
+export function probe(page) {
+  return page.evaluate(() => ({ now: Date.now(), pdt: window.hls?.playingDate?.getTime() ?? null }));
+}
+
+/** Error (ms) of one probe against the target Date.now() − D; null when not playing. */
+export const errorOf = (p, delayMs) => (p.pdt === null ? null : p.pdt - (p.now - delayMs));
+
+export function percentile(values, q) {
+  if (!values.length) return NaN;
+  const s = [...values].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.ceil(q * s.length) - 1)];
+}
+
+/** Waits until `fn()` is truthy (polling), or throws after timeoutMs. */
+export async function until(fn, timeoutMs, what, everyMs = 100) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(everyMs);
+  }
+}
+
+/** Waits until every page is within `tolMs` of Date.now() − D (held for `holdMs`). Returns the time it took. */
+export async function waitInSync(pages, delayMs, tolMs, timeoutMs, holdMs = 1000) {
+  const t0 = Date.now();
+  let since = null;
+  await until(async () => {
+    const errs = await Promise.all(pages.map((p) => probe(p).then((x) => errorOf(x, delayMs))));
+    const ok = errs.every((e) => e !== null && Math.abs(e) <= tolMs);
+    if (!ok) since = null;
+    else since ??= Date.now();
+    return since !== null && Date.now() - since >= holdMs;
+  }, timeoutMs, `pages within ${tolMs} ms`, 100);
+  return Date.now() - t0;
+}
