@@ -350,3 +350,33 @@ async fn sigterm_tells_clients_and_exits_promptly() {
     assert_eq!(next_of(&mut ws, "bye").await["reason"], "server shutting down");
     let _ = parked.await;
 }
+
+#[tokio::test]
+async fn a_track_that_cannot_be_decoded_is_skipped_with_an_error() {
+    let dir = common::temp_dir("undecodable");
+    let music = dir.join("music");
+    std::fs::create_dir_all(&music).unwrap();
+    // Opus: the scanner reads its tags, the segmenter cannot decode it.
+    common::ffmpeg(&["-f", "lavfi", "-i", "sine=frequency=500:duration=3", "-c:a", "libopus", "-metadata", "title=Opus Tone", music.join("a.opus").to_str().unwrap()]);
+    common::ffmpeg(&["-f", "lavfi", "-i", "sine=frequency=700:duration=3", "-metadata", "title=Flac Tone", music.join("b.flac").to_str().unwrap()]);
+    let s = Server::start_in(&dir, &music, Options::default());
+    s.wait_scan_idle().await;
+    let t = s.tracks_by_path().await;
+    let (opus, flac) = (t["a.opus"]["id"].as_i64().unwrap(), t["b.flac"]["id"].as_i64().unwrap());
+    let (_, folder) = s.gm_json(Method::POST, "/api/folders", json!({"name": "Mixed"})).await;
+    let fid = folder["id"].as_i64().unwrap();
+    s.gm_json(Method::POST, &format!("/api/folders/{fid}/tracks"), json!({"trackIds": [opus, flac]})).await;
+    command(&s, "play", json!({"folderId": fid})).await;
+    let deadline = Instant::now() + Duration::from_secs(8);
+    loop {
+        let st = s.get_json("/api/session").await;
+        if st["nowPlaying"]["trackId"] == flac {
+            assert!(st["error"].as_str().is_some_and(|e| !e.is_empty()), "the skip is reported: {st}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "the undecodable track was not skipped: {st}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // The stream never stalled: the newest part is served.
+    assert_eq!(s.get(&format!("/hls/256k/part/{}.m4s", now_ms() / 512)).await.status(), 200);
+}

@@ -222,6 +222,10 @@ impl Actor {
 
     async fn apply(&mut self, command: Command) -> AppResult<()> {
         let at = self.effective_part();
+        if matches!(command, Command::Play { .. } | Command::Next | Command::Previous | Command::Stop) {
+            // The GM chose what plays next: an old playback problem is no longer news.
+            self.timeline.error = None;
+        }
         match command {
             Command::Play { track_id: Some(id), folder_id: None, position, shuffle: None } => {
                 let track = self.track_ref(id).await?;

@@ -183,7 +183,6 @@ impl Timeline {
     /// Plays `track` from its part `from_part`, starting at grid part `at`.
     pub fn play(&mut self, at: u64, track: TrackRef, from_part: u64) {
         self.paused = None;
-        self.error = None;
         self.switch(at, Source::Track { track, from_part });
     }
 
