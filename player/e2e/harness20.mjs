@@ -9,6 +9,7 @@
 // Targets: spread p95 ≤ 5 ms, command-to-ear p95 ≤ 1 s.
 //
 //   cd player && node e2e/harness20.mjs [pages=20] [seconds=60]
+import { cpus, loadavg } from "node:os";
 import { api, command, errorOf, launch, openListener, percentile, probe, sleep, startServer, waitInSync } from "./lib.mjs";
 
 const PAGES = Number(process.argv[2] ?? 20);
@@ -20,9 +21,10 @@ const fmt = (values) => (values.length
   ? `p50 ${percentile(values, 0.5).toFixed(1)} · p95 ${percentile(values, 0.95).toFixed(1)} · max ${Math.max(...values).toFixed(1)} ms (n=${values.length})`
   : "no data");
 
+console.log(`load average at start: ${loadavg().map((x) => x.toFixed(1)).join(" ")} on ${cpus().length} CPUs`);
 const server = await startServer();
 const browser = await launch();
-const hardStop = setTimeout(() => { console.error("harness: hard time limit"); process.exit(2); }, (SECONDS + 240) * 1000);
+const hardStop = setTimeout(() => { console.error("harness: hard time limit"); process.exit(2); }, (SECONDS + 420) * 1000);
 try {
   // The whole demo library in a folder, played on repeat.
   const folder = (await api(server.base, "POST", "/api/folders", { name: "Harness" })).body;
@@ -34,7 +36,10 @@ try {
 
   const t0 = Date.now();
   const listeners = [];
-  for (let i = 0; i < PAGES; i++) listeners.push(await openListener(browser, server.base));
+  // Join four at a time: one by one takes minutes on a loaded 2-core machine.
+  for (let i = 0; i < PAGES; i += 4) {
+    listeners.push(...await Promise.all(Array.from({ length: Math.min(4, PAGES - i) }, () => openListener(browser, server.base))));
+  }
   const pages = listeners.map((l) => l.page);
   console.log(`${PAGES} listeners joined in ${Date.now() - t0} ms; D = ${D} ms`);
   try {
@@ -94,6 +99,11 @@ try {
   console.log(`|error| vs Date.now() − D, all:  ${fmt(all.filter(Number.isFinite))}; beyond 50 ms: ${beyond}/${all.length}`);
   console.log(`per-page p95 |error|: worst ${Math.max(...perPageP95).toFixed(1)} ms, best ${Math.min(...perPageP95).toFixed(1)} ms`);
   console.log(`GM command to ear:               ${fmt(ears.filter(Number.isFinite))}   target p95 ≤ 1000 ms; missed: ${ears.filter((x) => !Number.isFinite(x)).length}`);
+  const stats = await Promise.all(pages.map((p) => p.evaluate(() => window.bardcast.syncStats).catch(() => null)));
+  const seeks = stats.map((x) => x?.seeks ?? "?");
+  const bad = pages.map((_, i) => samples.filter((s) => s.errs[i] === null || Math.abs(s.errs[i]) > 50).length);
+  console.log(`per page: samples beyond 50 ms [${bad.join(" ")}]; sync seeks [${seeks.join(" ")}]`);
+  console.log(`load average at end: ${loadavg().map((x) => x.toFixed(1)).join(" ")}`);
   const errors = pages.flatMap((p) => p.errors);
   if (errors.length) console.log(`page errors: ${errors.slice(0, 5).join(" | ")}`);
 } finally {
