@@ -24,7 +24,11 @@ const fmt = (values) => (values.length
 console.log(`load average at start: ${loadavg().map((x) => x.toFixed(1)).join(" ")} on ${cpus().length} CPUs`);
 const server = await startServer();
 const browser = await launch();
-const hardStop = setTimeout(() => { console.error("harness: hard time limit"); process.exit(2); }, (SECONDS + 420) * 1000);
+const hardStop = setTimeout(() => {
+  console.error("harness: hard time limit");
+  server.proc.kill("SIGKILL"); // process.exit skips the finally below
+  process.exit(2);
+}, (SECONDS + 420) * 1000);
 try {
   // The whole demo library in a folder, played on repeat.
   const folder = (await api(server.base, "POST", "/api/folders", { name: "Harness" })).body;
