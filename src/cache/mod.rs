@@ -128,7 +128,9 @@ struct State {
     tracks: HashMap<String, Cached>,
     /// Encodes in progress by folder name: the single-flight map.
     running: HashMap<String, Arc<Encode>>,
-    failed: HashMap<String, Failed>,
+    /// Recent failures by folder name and source path: a missing file is a fault of the path,
+    /// so a copy of the same content elsewhere is still tried.
+    failed: HashMap<(String, PathBuf), Failed>,
     pinned: HashSet<String>,
     /// Bytes of the complete tracks.
     bytes: u64,
@@ -363,11 +365,12 @@ impl Shared {
         if let Some(e) = st.running.get(&name) {
             return Lookup::Running(e.clone());
         }
-        if let Some(f) = st.failed.get(&name) {
+        let failed_key = (name.clone(), src.path.clone());
+        if let Some(f) = st.failed.get(&failed_key) {
             if f.at.elapsed() < FAILURE_MEMORY {
                 return Lookup::Failed(f.error.clone());
             }
-            st.failed.remove(&name);
+            st.failed.remove(&failed_key);
         }
         if !start || self.closed.load(Ordering::SeqCst) {
             return Lookup::Absent;
@@ -408,23 +411,26 @@ impl Shared {
                     st.tracks.insert(name.clone(), Cached { ends: Arc::new(ends), bytes, last_access });
                     st.running.remove(&name);
                 }
-                enc.progress.send_modify(|p| p.finished = Some(Ok(parts)));
                 tracing::info!(
                     track = %name, path = %src.path.display(), parts, bytes,
                     ms = started.elapsed().as_millis() as u64, "track encoded"
                 );
+                // Before waking the waiters, so they see the cache within its cap. Waiters
+                // still read an evicted track through the encode's open files.
                 self.evict();
+                enc.progress.send_modify(|p| p.finished = Some(Ok(parts)));
             }
             Err(error) => {
                 {
                     let mut st = self.lock();
                     st.running.remove(&name);
                     if error != CacheError::Closed {
-                        st.failed.insert(name.clone(), Failed { at: Instant::now(), error: error.clone() });
+                        let failed = Failed { at: Instant::now(), error: error.clone() };
+                        st.failed.insert((name.clone(), src.path.clone()), failed);
                     }
                 }
-                enc.progress.send_modify(|p| p.finished = Some(Err(error.clone())));
                 disk::remove(&tmp);
+                enc.progress.send_modify(|p| p.finished = Some(Err(error.clone())));
                 match error {
                     CacheError::Closed => tracing::debug!(track = %name, "encode stopped for shutdown"),
                     _ => tracing::warn!(track = %name, %error, "encode failed"),

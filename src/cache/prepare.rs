@@ -4,6 +4,7 @@
 //! so a track the room is already encoding on demand is joined, not encoded twice.
 
 use std::collections::{HashSet, VecDeque};
+use std::path::PathBuf;
 
 use serde::Serialize;
 
@@ -29,13 +30,14 @@ pub(super) struct PrepareState {
     pub pending: u64,
     pub failed: u64,
     pub failures: VecDeque<CacheFailure>,
-    /// Folder names of the tracks pending, so a track asked for twice is queued once.
-    queued: HashSet<String>,
+    /// Folder names and paths of the tracks pending, so a track asked for twice is queued once.
+    queued: HashSet<(String, PathBuf)>,
 }
 
 impl SegmentCache {
     /// Queues the tracks for encoding in the background and returns at once. Cached tracks
-    /// count as done; tracks already queued are not queued again. A call while a run is going
+    /// count as done; tracks already queued are not queued again. Two paths with the same
+    /// content are both queued and share one encode (counted twice). A call while a run is going
     /// adds to it; otherwise it starts a new run (the counters restart). Needs a tokio runtime.
     pub fn prepare(&self, keys: Vec<SourceKey>) -> CacheStatus {
         {
@@ -49,7 +51,7 @@ impl SegmentCache {
                     st.prepare.done += 1;
                     continue;
                 }
-                if !st.prepare.queued.insert(name) {
+                if !st.prepare.queued.insert((name, key.path.clone())) {
                     continue;
                 }
                 st.prepare.pending += 1;
@@ -69,7 +71,7 @@ impl SegmentCache {
         };
         let mut st = self.shared.lock();
         let p = &mut st.prepare;
-        p.queued.remove(&disk::track_dir_name(&key.fingerprint));
+        p.queued.remove(&(disk::track_dir_name(&key.fingerprint), key.path.clone()));
         p.pending = p.pending.saturating_sub(1);
         match result {
             Ok(_) => p.done += 1,
