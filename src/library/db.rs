@@ -519,12 +519,12 @@ impl Db {
                 "SELECT id FROM tracks WHERE fingerprint = ?1 AND missing = 1 ORDER BY id LIMIT 1",
             )?;
             let mut update = tx.prepare_cached(
-                "UPDATE tracks SET relpath = ?2, filepath = ?3, filename = ?4, title = ?5,
-                   artist = ?6, album = ?7, track_number = ?8, disc_number = ?9,
-                   duration_ms = ?10, format = ?11, bitrate = ?12, sample_rate = ?13,
-                   channels = ?14, file_size = ?15, mtime_ns = ?16, has_cover = ?17,
-                   fingerprint = ?18, missing = 0, updated_at = ?19
-                 WHERE id = ?1",
+                "UPDATE tracks SET relpath = ?1, filepath = ?2, filename = ?3, title = ?4,
+                   artist = ?5, album = ?6, track_number = ?7, disc_number = ?8,
+                   duration_ms = ?9, format = ?10, bitrate = ?11, sample_rate = ?12,
+                   channels = ?13, file_size = ?14, mtime_ns = ?15, has_cover = ?16,
+                   fingerprint = ?17, missing = 0, updated_at = ?18
+                 WHERE id = ?19",
             )?;
             let mut insert = tx.prepare_cached(
                 "INSERT INTO tracks(relpath, filepath, filename, title, artist, album,
@@ -542,52 +542,22 @@ impl Db {
                     Some(id) => Some(id),
                     None => moved_from.query_row([&f.fingerprint], |r| r.get(0)).optional()?,
                 };
+                let duration_ms = f.duration_ms as i64;
+                let file_size = f.file_size as i64;
+                let columns: [&dyn rusqlite::ToSql; 18] = [
+                    &f.relpath, &f.filepath, &f.filename, &f.title, &f.artist, &f.album,
+                    &f.track_number, &f.disc_number, &duration_ms, &f.format, &f.bitrate,
+                    &f.sample_rate, &f.channels, &file_size, &f.mtime_ns, &f.has_cover,
+                    &f.fingerprint, &now_ms,
+                ];
                 match target {
                     Some(id) => {
-                        update.execute(params![
-                            id,
-                            f.relpath,
-                            f.filepath,
-                            f.filename,
-                            f.title,
-                            f.artist,
-                            f.album,
-                            f.track_number,
-                            f.disc_number,
-                            f.duration_ms as i64,
-                            f.format,
-                            f.bitrate,
-                            f.sample_rate,
-                            f.channels,
-                            f.file_size as i64,
-                            f.mtime_ns,
-                            f.has_cover,
-                            f.fingerprint,
-                            now_ms
-                        ])?;
+                        let with_id = columns.into_iter().chain([&id as &dyn rusqlite::ToSql]);
+                        update.execute(rusqlite::params_from_iter(with_id))?;
                         applied.push(if existing.is_some() { Applied::Updated } else { Applied::Moved });
                     }
                     None => {
-                        insert.execute(params![
-                            f.relpath,
-                            f.filepath,
-                            f.filename,
-                            f.title,
-                            f.artist,
-                            f.album,
-                            f.track_number,
-                            f.disc_number,
-                            f.duration_ms as i64,
-                            f.format,
-                            f.bitrate,
-                            f.sample_rate,
-                            f.channels,
-                            f.file_size as i64,
-                            f.mtime_ns,
-                            f.has_cover,
-                            f.fingerprint,
-                            now_ms
-                        ])?;
+                        insert.execute(&columns[..])?;
                         applied.push(Applied::Added);
                     }
                 }
