@@ -222,7 +222,7 @@ impl Actor {
 
     async fn apply(&mut self, command: Command) -> AppResult<()> {
         let at = self.effective_part();
-        if matches!(command, Command::Play { .. } | Command::Next | Command::Previous | Command::Stop) {
+        if matches!(command, Command::Play { .. } | Command::Next {} | Command::Previous {} | Command::Stop {}) {
             // The GM chose what plays next: an old playback problem is no longer news.
             self.timeline.error = None;
         }
@@ -246,12 +246,12 @@ impl Actor {
                     "play takes {trackId, position?} or {folderId, shuffle?}".into(),
                 ))
             }
-            Command::Pause => {
+            Command::Pause {} => {
                 if !self.timeline.pause(at) {
                     return Err(AppError::Conflict("nothing is playing".into()));
                 }
             }
-            Command::Resume => {
+            Command::Resume {} => {
                 if !self.timeline.resume(at) {
                     // Nothing paused: start the queue's current track, if any.
                     let index = self.timeline.queue_index.or((!self.timeline.queue.is_empty()).then_some(0));
@@ -278,17 +278,17 @@ impl Actor {
                     self.timeline.play(at, track, part);
                 }
             }
-            Command::Stop => {
+            Command::Stop {} => {
                 self.timeline.stop(at);
             }
-            Command::Next => match self.timeline.next_index(false) {
+            Command::Next {} => match self.timeline.next_index(false) {
                 Some(i) => self.start_queue_at(at, i).await?,
                 None => {
                     self.timeline.queue_index = None;
                     self.timeline.stop(at);
                 }
             },
-            Command::Previous => {
+            Command::Previous {} => {
                 let restart = self.timeline.current(at).filter(|(_, index, _)| *index * PART_MS > 3000);
                 match (restart, self.timeline.previous_index()) {
                     (Some((track, _, _)), _) => self.timeline.play(at, track, 0),
@@ -311,7 +311,7 @@ impl Actor {
                     }
                     QueueAction::Remove { index } => self.timeline.remove_from_queue(index),
                     QueueAction::Move { from, to } => self.timeline.move_in_queue(from, to),
-                    QueueAction::Clear => {
+                    QueueAction::Clear {} => {
                         self.timeline.clear_queue();
                         true
                     }

@@ -25,7 +25,7 @@ pub enum QueueAction {
     Remove { index: usize },
     /// `to` is the item's index after the move.
     Move { from: usize, to: usize },
-    Clear,
+    Clear {},
 }
 
 /// A GM command, from REST (`POST /api/session/<command>`) or the control socket.
@@ -41,13 +41,13 @@ pub enum Command {
         position: Option<f64>,
         shuffle: Option<bool>,
     },
-    Pause,
-    Resume,
+    Pause {},
+    Resume {},
     /// Jump to `position` seconds in the current track.
     Seek { position: f64 },
-    Stop,
-    Next,
-    Previous,
+    Stop {},
+    Next {},
+    Previous {},
     Queue(QueueAction),
     Repeat { mode: Repeat },
     Shuffle { on: bool },
@@ -132,7 +132,7 @@ mod tests {
 
     #[test]
     fn commands_parse_from_name_and_body() {
-        assert_eq!(parse_command("pause", b"").unwrap(), Command::Pause);
+        assert_eq!(parse_command("pause", b"").unwrap(), Command::Pause {});
         assert_eq!(
             parse_command("play", br#"{"trackId": 4, "position": 12.5}"#).unwrap(),
             Command::Play { track_id: Some(TrackId(4)), folder_id: None, position: Some(12.5), shuffle: None }
