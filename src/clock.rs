@@ -34,11 +34,6 @@ impl ManualClock {
         let mut t = self.0.lock().unwrap_or_else(|e| e.into_inner());
         *t += d;
     }
-
-    /// Sets the clock to `t`.
-    pub fn set(&self, t: SystemTime) {
-        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = t;
-    }
 }
 
 impl Clock for ManualClock {

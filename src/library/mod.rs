@@ -11,7 +11,7 @@ pub mod scan;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Instant, SystemTime};
+use std::time::Instant;
 
 use serde::Serialize;
 use tokio::sync::watch;
@@ -227,10 +227,5 @@ impl Library {
             });
         }
         Ok(())
-    }
-
-    /// The time now, from the library's clock.
-    pub fn now(&self) -> SystemTime {
-        self.clock.now()
     }
 }
