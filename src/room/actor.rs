@@ -181,7 +181,12 @@ impl Actor {
                         }
                         Some(Request::Command(command, reply)) => (command, reply),
                     };
+                    let before = self.timeline.clone();
                     let result = self.apply(command).await;
+                    if result.is_err() {
+                        // A refused command changes nothing, not even a scheduled advance.
+                        self.timeline = before;
+                    }
                     let answer = match result {
                         Ok(()) => {
                             // The answer describes what is heard from the command's part on.
@@ -222,6 +227,9 @@ impl Actor {
 
     async fn apply(&mut self, command: Command) -> AppResult<()> {
         let at = self.effective_part();
+        // A command sees the room as it is heard, not a queue advance decided ahead of time;
+        // the look-ahead decides again afterwards.
+        self.timeline.unschedule(at);
         if matches!(command, Command::Play { .. } | Command::Next {} | Command::Previous {} | Command::Stop {}) {
             // The GM chose what plays next: an old playback problem is no longer news.
             self.timeline.error = None;
@@ -401,7 +409,10 @@ impl Actor {
         self.learn_last_length();
         if let Some(end) = self.timeline.last_track_end() {
             if end <= now_part + LOOKAHEAD_PARTS {
-                self.advance(end.max(self.effective_part())).await;
+                let at = end.max(self.effective_part());
+                let previous_index = self.timeline.queue_index;
+                self.advance(at).await;
+                self.timeline.scheduled = Some(super::timeline::Scheduled { at, previous_index });
             }
         }
         self.timeline.forget_before(now_part.saturating_sub(KEEP_PARTS));

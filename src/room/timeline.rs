@@ -90,6 +90,19 @@ pub struct Timeline {
     pub changed_at_part: u64,
     /// The last playback problem (a track that could not be decoded), for the GM.
     pub error: Option<String>,
+    /// The next track (or the queue's end) scheduled ahead of time by the look-ahead, and
+    /// the queue position before it, so a command arriving first can take it back.
+    #[serde(default)]
+    pub scheduled: Option<Scheduled>,
+}
+
+/// An automatic queue advance decided before it is heard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Scheduled {
+    /// Grid part where it starts.
+    pub at: u64,
+    /// `queue_index` before the advance.
+    pub previous_index: Option<usize>,
 }
 
 impl Default for Timeline {
@@ -105,6 +118,7 @@ impl Default for Timeline {
             paused: None,
             changed_at_part: 0,
             error: None,
+            scheduled: None,
         }
     }
 }
@@ -163,6 +177,20 @@ impl Timeline {
         }
         self.entries.push(Entry { start_part: at, source });
         self.changed_at_part = at;
+    }
+
+    /// Takes back an automatic advance that is not heard before `at`: its entries go and
+    /// the queue position returns to where it was.
+    pub fn unschedule(&mut self, at: u64) {
+        match self.scheduled {
+            Some(s) if s.at >= at => {
+                self.entries.retain(|e| e.start_part < s.at);
+                self.queue_index = s.previous_index;
+                self.scheduled = None;
+            }
+            Some(_) => self.scheduled = None,
+            None => {}
+        }
     }
 
     /// Drops entries that ended before `part`; the one in effect at `part` stays.
@@ -383,6 +411,21 @@ mod tests {
         assert_eq!(t.entries.last().map(|e| e.start_part), Some(30));
         t.forget_before(35);
         assert_eq!(t.entries.len(), 1);
+    }
+
+    #[test]
+    fn an_advance_not_yet_heard_can_be_taken_back() {
+        let mut t = Timeline::default();
+        t.replace_queue(vec![TrackId(1), TrackId(2)], false);
+        t.queue_index = Some(0);
+        t.play(10, track(1, Some(20)), 0);
+        t.scheduled = Some(Scheduled { at: 30, previous_index: Some(0) });
+        t.queue_index = Some(1);
+        t.play(30, track(2, Some(20)), 0);
+        t.unschedule(25);
+        assert_eq!(t.queue_index, Some(0));
+        assert_eq!(t.last().map(|e| e.start_part), Some(10));
+        assert_eq!(t.scheduled, None);
     }
 
     #[test]
