@@ -121,6 +121,10 @@ async fn playlists_follow_the_spec_and_block() {
     let r = s.client.get(s.url("/hls/256k/live.m3u8")).header("accept-encoding", "gzip").header("origin", "http://elsewhere").send().await.unwrap();
     assert_eq!(r.headers()["content-encoding"], "gzip");
     assert_eq!(r.headers()["access-control-allow-origin"], "*");
+    assert_eq!(r.headers()["vary"], "accept-encoding");
+    let mut unzipped = String::new();
+    std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&r.bytes().await.unwrap()[..]), &mut unzipped).unwrap();
+    assert!(unzipped.starts_with("#EXTM3U") && unzipped.contains("#EXT-X-PRELOAD-HINT"), "{unzipped}");
     let plain = s.get("/hls/256k/live.m3u8").await.bytes().await.unwrap();
     let p = match m3u8_rs::parse_playlist_res(&plain) {
         Ok(m3u8_rs::Playlist::MediaPlaylist(p)) => p,
@@ -358,7 +362,9 @@ async fn a_track_that_cannot_be_decoded_is_skipped_with_an_error() {
     std::fs::create_dir_all(&music).unwrap();
     // Opus: the scanner reads its tags, the segmenter cannot decode it.
     common::ffmpeg(&["-f", "lavfi", "-i", "sine=frequency=500:duration=3", "-c:a", "libopus", "-metadata", "title=Opus Tone", music.join("a.opus").to_str().unwrap()]);
-    common::ffmpeg(&["-f", "lavfi", "-i", "sine=frequency=700:duration=3", "-metadata", "title=Flac Tone", music.join("b.flac").to_str().unwrap()]);
+    // Longer than the room's 4 s look-ahead, so the end of the queue is not yet scheduled
+    // (and shown by /api/session) while the test looks for the FLAC track.
+    common::ffmpeg(&["-f", "lavfi", "-i", "sine=frequency=700:duration=20", "-metadata", "title=Flac Tone", music.join("b.flac").to_str().unwrap()]);
     let s = Server::start_in(&dir, &music, Options::default());
     s.wait_scan_idle().await;
     let t = s.tracks_by_path().await;

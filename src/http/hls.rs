@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
@@ -25,7 +25,8 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         // Playlists are text and worth gzip; media is already compressed.
         .route("/hls/live.m3u8", get(multivariant).layer(CompressionLayer::new()))
-        .route("/hls/{rendition}/live.m3u8", get(media_playlist).layer(CompressionLayer::new()))
+        // Media playlists come gzipped from the live memo.
+        .route("/hls/{rendition}/live.m3u8", get(media_playlist))
         .route("/hls/{rendition}/init.mp4", get(init))
         .route("/hls/{rendition}/part/{file}", get(part))
         .route("/hls/{rendition}/seg/{file}", get(segment))
@@ -97,8 +98,24 @@ struct Blocking {
     _other: std::collections::HashMap<String, String>,
 }
 
+/// Whether the client takes gzip (`Accept-Encoding`, without `q=0`).
+fn accepts_gzip(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|coding| {
+            let mut params = coding.split(';').map(str::trim);
+            let name = params.next().unwrap_or_default();
+            let refused = params.any(|p| p.replace(' ', "").strip_prefix("q=").and_then(|q| q.parse::<f32>().ok()) == Some(0.0));
+            (name.eq_ignore_ascii_case("gzip") || name == "*") && !refused
+        })
+}
+
 async fn media_playlist(
     State(state): State<AppState>,
+    headers_in: HeaderMap,
     ApiPath(rendition): ApiPath<String>,
     ApiQuery(q): ApiQuery<Blocking>,
 ) -> AppResult<Response> {
@@ -120,11 +137,18 @@ async fn media_playlist(
             return Err(AppError::Unavailable("the requested part was not published in time".into()));
         }
     }
-    let now = unix_ms(state.clock.now());
-    let text = playlist::live_playlist(now).to_string();
+    let rendered = state.live.playlist(unix_ms(state.clock.now()));
     // A blocking answer is keyed by its query and stays true; a plain reload goes stale in a part.
     let cache = if target.is_some() { "public, max-age=6" } else { "public, max-age=0, s-maxage=0" };
-    Ok(([(header::CONTENT_TYPE, PLAYLIST_TYPE), (header::CACHE_CONTROL, cache)], text).into_response())
+    let headers = [
+        (header::CONTENT_TYPE, PLAYLIST_TYPE),
+        (header::CACHE_CONTROL, cache),
+        (header::VARY, "accept-encoding"),
+    ];
+    Ok(match rendered.gzip.filter(|_| accepts_gzip(&headers_in)) {
+        Some(gzip) => (headers, [(header::CONTENT_ENCODING, "gzip")], gzip).into_response(),
+        None => (headers, rendered.text).into_response(),
+    })
 }
 
 async fn init(State(state): State<AppState>, ApiPath(rendition): ApiPath<String>) -> AppResult<Response> {
@@ -162,4 +186,27 @@ async fn segment(
     let bytes = state.live.segment(&state.room.timeline(), r, msn).await?;
     state.metrics.served(true);
     Ok(media(bytes, "audio/mp4"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn accepts(value: &str) -> bool {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::ACCEPT_ENCODING, HeaderValue::from_str(value).unwrap());
+        accepts_gzip(&headers)
+    }
+
+    #[test]
+    fn gzip_is_sent_only_when_accepted() {
+        assert!(accepts("gzip"));
+        assert!(accepts("br, GZIP;q=0.5"));
+        assert!(accepts("deflate, *"));
+        assert!(!accepts("br, deflate"));
+        assert!(!accepts("gzip;q=0"));
+        assert!(!accepts("gzip; q=0.0"));
+        assert!(!accepts(""));
+        assert!(!accepts_gzip(&HeaderMap::new()));
+    }
 }

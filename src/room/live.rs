@@ -1,30 +1,71 @@
-//! Live parts and segments: cached track parts re-stamped onto the wall-clock grid.
+//! Live parts and segments: cached track parts re-stamped onto the wall-clock grid; and the
+//! media playlist, rendered once per published part.
 
 use std::collections::VecDeque;
+use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 
+use super::playlist;
 use super::timeline::{Content, Timeline, PARTS_PER_SEGMENT};
 use crate::cache::{SegmentCache, SourceKey};
 use crate::error::{AppError, AppResult};
 
 /// Live parts kept in memory: every listener asks for the same few.
 const RECENT_PARTS: usize = 64;
+/// Live segments kept in memory (a playlist window is 12).
+const RECENT_SEGMENTS: usize = 16;
 
-/// Builds live part and segment bytes; cheap to clone.
+/// The media playlist as served between two part publications.
+#[derive(Clone)]
+pub struct RenderedPlaylist {
+    /// The latest published part it lists.
+    pub latest_part: u64,
+    pub text: Bytes,
+    /// `text` gzip-compressed; `None` if compression failed.
+    pub gzip: Option<Bytes>,
+}
+
+/// Builds live part, segment and playlist bytes; cheap to clone.
 #[derive(Clone)]
 pub struct LiveParts {
     cache: SegmentCache,
     music_dir: PathBuf,
-    recent: Arc<Mutex<VecDeque<((usize, u64), Bytes)>>>,
+    parts: Recent,
+    segments: Recent,
+    playlist: Arc<Mutex<Option<RenderedPlaylist>>>,
 }
 
 impl LiveParts {
     pub fn new(cache: SegmentCache, music_dir: PathBuf) -> Self {
-        LiveParts { cache, music_dir, recent: Arc::new(Mutex::new(VecDeque::with_capacity(RECENT_PARTS))) }
+        LiveParts {
+            cache,
+            music_dir,
+            parts: Recent::new(RECENT_PARTS),
+            segments: Recent::new(RECENT_SEGMENTS),
+            playlist: Arc::default(),
+        }
+    }
+
+    /// The media playlist at `now_ms` (the same for every rendition: its URIs are relative).
+    /// Rendered and compressed once per published part, since every listener asks for it.
+    pub fn playlist(&self, now_ms: u64) -> RenderedPlaylist {
+        let latest_part = playlist::latest_part(now_ms);
+        let memo = self.playlist.lock().ok().and_then(|p| p.clone());
+        if let Some(hit) = memo.filter(|p| p.latest_part == latest_part) {
+            return hit;
+        }
+        let text = Bytes::from(playlist::live_playlist(now_ms).to_string());
+        let rendered = RenderedPlaylist { latest_part, gzip: gzip(&text), text };
+        if let Ok(mut slot) = self.playlist.lock() {
+            if slot.as_ref().is_none_or(|p| p.latest_part < latest_part) {
+                *slot = Some(rendered.clone());
+            }
+        }
+        rendered
     }
 
     pub fn cache(&self) -> &SegmentCache {
@@ -35,7 +76,7 @@ impl LiveParts {
     /// is wall time. A track past its end, a track that cannot be decoded, and silence in
     /// the timeline all give encoded silence.
     pub async fn part(&self, timeline: &Timeline, rendition: usize, part: u64) -> AppResult<Bytes> {
-        if let Some(hit) = self.recent_part(rendition, part) {
+        if let Some(hit) = self.parts.get(rendition, part) {
             return Ok(hit);
         }
         let silence = self.cache.silence_part(rendition).ok_or(AppError::NotFound("rendition"))?;
@@ -59,33 +100,57 @@ impl LiveParts {
         let sequence = (part & u64::from(u32::MAX)) as u32;
         let tfdt = part * u64::from(segmenter::PART_SAMPLES);
         let bytes = Bytes::from(segmenter::restamp(source, sequence, tfdt, &silence).map_err(AppError::internal)?);
-        self.remember(rendition, part, bytes.clone());
+        self.parts.remember(rendition, part, bytes.clone());
         Ok(bytes)
     }
 
     /// A live segment: its four parts back to back.
     pub async fn segment(&self, timeline: &Timeline, rendition: usize, msn: u64) -> AppResult<Bytes> {
+        if let Some(hit) = self.segments.get(rendition, msn) {
+            return Ok(hit);
+        }
         let mut out = Vec::new();
         for part in msn * PARTS_PER_SEGMENT..(msn + 1) * PARTS_PER_SEGMENT {
             out.extend_from_slice(&self.part(timeline, rendition, part).await?);
         }
-        Ok(Bytes::from(out))
+        let bytes = Bytes::from(out);
+        self.segments.remember(rendition, msn, bytes.clone());
+        Ok(bytes)
+    }
+}
+
+/// The last few (rendition, number) → bytes, oldest first out.
+#[derive(Clone)]
+struct Recent {
+    capacity: usize,
+    entries: Arc<Mutex<VecDeque<((usize, u64), Bytes)>>>,
+}
+
+impl Recent {
+    fn new(capacity: usize) -> Self {
+        Recent { capacity, entries: Arc::new(Mutex::new(VecDeque::with_capacity(capacity))) }
     }
 
-    fn recent_part(&self, rendition: usize, part: u64) -> Option<Bytes> {
-        let recent = self.recent.lock().ok()?;
-        recent.iter().find(|(k, _)| *k == (rendition, part)).map(|(_, b)| b.clone())
+    fn get(&self, rendition: usize, n: u64) -> Option<Bytes> {
+        let entries = self.entries.lock().ok()?;
+        entries.iter().find(|(k, _)| *k == (rendition, n)).map(|(_, b)| b.clone())
     }
 
-    fn remember(&self, rendition: usize, part: u64, bytes: Bytes) {
-        if let Ok(mut recent) = self.recent.lock() {
-            if recent.iter().any(|(k, _)| *k == (rendition, part)) {
+    fn remember(&self, rendition: usize, n: u64, bytes: Bytes) {
+        if let Ok(mut entries) = self.entries.lock() {
+            if entries.iter().any(|(k, _)| *k == (rendition, n)) {
                 return;
             }
-            if recent.len() == RECENT_PARTS {
-                recent.pop_front();
+            if entries.len() == self.capacity {
+                entries.pop_front();
             }
-            recent.push_back(((rendition, part), bytes));
+            entries.push_back(((rendition, n), bytes));
         }
     }
+}
+
+fn gzip(text: &[u8]) -> Option<Bytes> {
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder.write_all(text).ok()?;
+    encoder.finish().ok().map(Bytes::from)
 }
