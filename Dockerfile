@@ -12,6 +12,7 @@ WORKDIR /src
 # rust-toolchain.toml stays out on purpose: it names "stable", which would make rustup fetch
 # a second toolchain instead of using the image's (the MSRV in Cargo.toml still applies).
 COPY Cargo.toml Cargo.lock ./
+COPY .cargo .cargo
 COPY benches benches
 COPY segmenter segmenter
 COPY src src
