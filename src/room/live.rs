@@ -14,9 +14,9 @@ use super::timeline::{Content, Timeline, PARTS_PER_SEGMENT};
 use crate::cache::{SegmentCache, SourceKey};
 use crate::error::{AppError, AppResult};
 
-/// Live parts kept in memory: every listener asks for the same few.
+/// Live parts kept in memory per rendition: every listener asks for the same few.
 const RECENT_PARTS: usize = 64;
-/// Live segments kept in memory (a playlist window is 12).
+/// Live segments kept in memory per rendition (a playlist window is 12).
 const RECENT_SEGMENTS: usize = 16;
 
 /// The media playlist as served between two part publications.
@@ -41,11 +41,12 @@ pub struct LiveParts {
 
 impl LiveParts {
     pub fn new(cache: SegmentCache, music_dir: PathBuf) -> Self {
+        let renditions = cache.ladder().len();
         LiveParts {
             cache,
             music_dir,
-            parts: Recent::new(RECENT_PARTS),
-            segments: Recent::new(RECENT_SEGMENTS),
+            parts: Recent::new(RECENT_PARTS * renditions),
+            segments: Recent::new(RECENT_SEGMENTS * renditions),
             playlist: Arc::default(),
         }
     }
