@@ -26,7 +26,7 @@ use cache::SegmentCache;
 use library::Library;
 use room::live::LiveParts;
 use room::RoomHandle;
-use state::{AppState, GmKey, PlayerDir};
+use state::{AppState, GmKey, Handles, PlayerDir};
 
 /// Settings key under which a generated GM key is kept.
 const GM_KEY_SETTING: &str = "gm_key";
@@ -62,7 +62,7 @@ impl App {
         )?;
         let live = LiveParts::new(cache.clone(), library.music_dir().to_path_buf());
         let room = RoomHandle::start(library.clone(), cache.clone(), clock.clone(), config.playback_delay_ms).await?;
-        let state = AppState {
+        let state = AppState::new(Handles {
             library,
             gm_key: GmKey(gm_key.into()),
             player_dir: PlayerDir(config.player_dir.clone()),
@@ -73,7 +73,7 @@ impl App {
             listeners: control::Listeners::default(),
             metrics: metrics::Metrics::default(),
             shutdown: tokio_util::sync::CancellationToken::new(),
-        };
+        });
         let listener = tokio::net::TcpListener::bind((config.host, config.port))
             .await
             .map_err(|e| format!("cannot listen on {}:{}: {e}", config.host, config.port))?;

@@ -21,9 +21,27 @@ pub struct GmKey(pub Arc<str>);
 #[derive(Clone)]
 pub struct PlayerDir(pub PathBuf);
 
-/// Shared server state; cheap to clone.
+/// Shared server state. axum clones it for every request (each route's handler and each
+/// extractor), so a clone is one reference count, not one per handle.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Handles>);
+
+impl AppState {
+    pub fn new(handles: Handles) -> Self {
+        AppState(Arc::new(handles))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Handles;
+
+    fn deref(&self) -> &Handles {
+        &self.0
+    }
+}
+
+/// The handles inside [`AppState`].
+pub struct Handles {
     pub library: Library,
     pub gm_key: GmKey,
     pub player_dir: PlayerDir,
