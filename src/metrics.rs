@@ -1,12 +1,11 @@
 //! Prometheus metrics (`GET /metrics`): counters kept in memory, gauges read at scrape time.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, RwLock};
 
-use axum::extract::{MatchedPath, Request, State};
-use axum::middleware::Next;
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 
 use crate::state::AppState;
@@ -22,8 +21,9 @@ pub struct Metrics {
 
 #[derive(Default)]
 struct Inner {
-    /// (route template, status) → requests.
-    requests: Mutex<BTreeMap<(String, u16), u64>>,
+    /// Route template → status → requests. Once a pair has been seen, counting it takes a
+    /// shared read lock and one atomic add.
+    requests: RwLock<HashMap<Box<str>, HashMap<u16, AtomicU64>>>,
     parts_served: AtomicU64,
     segments_served: AtomicU64,
     sync_buckets: [AtomicU64; SYNC_BUCKETS_MS.len()],
@@ -54,23 +54,29 @@ impl Metrics {
         self.inner.sync_sum_us.fetch_add((ms * 1000.0) as u64, Ordering::Relaxed);
     }
 
-    fn count_request(&self, route: &str, status: u16) {
-        if let Ok(mut map) = self.inner.requests.lock() {
-            *map.entry((route.to_owned(), status)).or_default() += 1;
+    /// Counts one answered request by its route template and status.
+    pub fn count_request(&self, route: &str, status: u16) {
+        if let Ok(map) = self.inner.requests.read() {
+            if let Some(n) = map.get(route).and_then(|by_status| by_status.get(&status)) {
+                n.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+        }
+        if let Ok(mut map) = self.inner.requests.write() {
+            let by_status = map.entry(route.into()).or_default();
+            by_status.entry(status).or_default().fetch_add(1, Ordering::Relaxed);
         }
     }
-}
 
-/// Middleware: counts requests by route template and status.
-pub async fn count_requests(State(metrics): State<Metrics>, req: Request, next: Next) -> Response {
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_owned())
-        .unwrap_or_else(|| "static".to_owned());
-    let resp = next.run(req).await;
-    metrics.count_request(&route, resp.status().as_u16());
-    resp
+    /// (route template, status) → requests, sorted.
+    fn requests(&self) -> BTreeMap<(String, u16), u64> {
+        let Ok(map) = self.inner.requests.read() else { return BTreeMap::new() };
+        map.iter()
+            .flat_map(|(route, by_status)| {
+                by_status.iter().map(|(status, n)| ((route.to_string(), *status), n.load(Ordering::Relaxed)))
+            })
+            .collect()
+    }
 }
 
 fn header(out: &mut String, name: &str, kind: &str, help: &str) {
@@ -86,10 +92,8 @@ pub async fn render(State(state): State<AppState>) -> Response {
     header(&mut out, "bardcast_listeners_connected", "gauge", "Listener pages connected to the control socket.");
     let _ = writeln!(out, "bardcast_listeners_connected {}", state.listeners.count());
     header(&mut out, "bardcast_http_requests_total", "counter", "HTTP requests by route and status.");
-    if let Ok(map) = m.requests.lock() {
-        for ((route, status), n) in map.iter() {
-            let _ = writeln!(out, "bardcast_http_requests_total{{route=\"{route}\",status=\"{status}\"}} {n}");
-        }
+    for ((route, status), n) in state.metrics.requests() {
+        let _ = writeln!(out, "bardcast_http_requests_total{{route=\"{route}\",status=\"{status}\"}} {n}");
     }
     header(&mut out, "bardcast_live_parts_served_total", "counter", "Live parts served.");
     let _ = writeln!(out, "bardcast_live_parts_served_total {}", m.parts_served.load(Ordering::Relaxed));
