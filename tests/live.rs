@@ -153,6 +153,13 @@ async fn playlists_follow_the_spec_and_block() {
     let r = s.get(&format!("/hls/256k/part/{}.m4s", latest + 4)).await;
     assert_eq!(r.status(), 404);
     assert_eq!(r.headers()["cache-control"], "no-store");
+    assert_eq!(r.headers()["access-control-allow-origin"], "*");
+    // The preload-hinted part is held until it is published, then served for good.
+    let hinted = now_ms() / 512 + 1;
+    let r = s.get(&format!("/hls/256k/part/{hinted}.m4s")).await;
+    assert!(now_ms() >= hinted * 512, "part {hinted} answered before it was published");
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["cache-control"], "public, max-age=31536000, immutable");
     assert_eq!(s.get("/hls/999k/live.m3u8").await.status(), 404);
 
     // Blocking reload: waits for the part, 400s and 503s as the spec says.

@@ -4,7 +4,8 @@
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::extract::State;
+use axum::extract::{FromRequestParts, State};
+use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -16,6 +17,7 @@ use super::library::{ApiPath, ApiQuery};
 use crate::clock::unix_ms;
 use crate::error::{AppError, AppResult};
 use crate::room::playlist::{self, BlockError};
+use crate::room::timeline::PART_MS;
 use crate::state::AppState;
 
 const PLAYLIST_TYPE: &str = "application/vnd.apple.mpegurl";
@@ -33,13 +35,7 @@ pub fn routes() -> Router<AppState> {
 }
 
 fn rendition_index(state: &AppState, name: &str) -> AppResult<usize> {
-    state
-        .live
-        .cache()
-        .ladder()
-        .iter()
-        .position(|p| playlist::rendition_name(p) == name)
-        .ok_or(AppError::NotFound("rendition"))
+    state.live.rendition(name).ok_or(AppError::NotFound("rendition"))
 }
 
 /// `123.m4s` → 123.
@@ -87,18 +83,27 @@ async fn multivariant(State(state): State<AppState>) -> Response {
     ([(header::CONTENT_TYPE, PLAYLIST_TYPE), (header::CACHE_CONTROL, "public, max-age=60")], text).into_response()
 }
 
+/// The blocking reload directives; others (e.g. `_HLS_skip`) are ignored.
 #[derive(Deserialize)]
 struct Blocking {
     #[serde(rename = "_HLS_msn")]
     msn: Option<u64>,
     #[serde(rename = "_HLS_part")]
     part: Option<u64>,
-    /// Other `_HLS_` directives (e.g. `_HLS_skip`) are accepted and ignored.
-    #[serde(flatten)]
-    _other: std::collections::HashMap<String, String>,
 }
 
-/// Whether the client takes gzip (`Accept-Encoding`, without `q=0`).
+/// Whether the client takes gzip, read from the request without copying its headers.
+struct AcceptsGzip(bool);
+
+impl<S: Send + Sync> FromRequestParts<S> for AcceptsGzip {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(AcceptsGzip(accepts_gzip(&parts.headers)))
+    }
+}
+
+/// Whether `Accept-Encoding` names gzip (or `*`) without `q=0`.
 fn accepts_gzip(headers: &HeaderMap) -> bool {
     headers
         .get_all(header::ACCEPT_ENCODING)
@@ -115,7 +120,7 @@ fn accepts_gzip(headers: &HeaderMap) -> bool {
 
 async fn media_playlist(
     State(state): State<AppState>,
-    headers_in: HeaderMap,
+    AcceptsGzip(gzip_ok): AcceptsGzip,
     ApiPath(rendition): ApiPath<String>,
     ApiQuery(q): ApiQuery<Blocking>,
 ) -> AppResult<Response> {
@@ -126,14 +131,7 @@ async fn media_playlist(
         BlockError::TooFar => AppError::Unavailable("the requested part is too far ahead".into()),
     })?;
     if let Some(target) = target {
-        let mut published = state.room.published();
-        let reached = tokio::time::timeout(
-            Duration::from_millis(playlist::MAX_BLOCK_MS + 500),
-            published.wait_for(|p| *p >= target),
-        )
-        .await
-        .is_ok_and(|r| r.is_ok());
-        if !reached {
+        if !published_within(&state, target, playlist::MAX_BLOCK_MS + 500).await {
             return Err(AppError::Unavailable("the requested part was not published in time".into()));
         }
     }
@@ -145,10 +143,19 @@ async fn media_playlist(
         (header::CACHE_CONTROL, cache),
         (header::VARY, "accept-encoding"),
     ];
-    Ok(match rendered.gzip.filter(|_| accepts_gzip(&headers_in)) {
+    Ok(match rendered.gzip.filter(|_| gzip_ok) {
         Some(gzip) => (headers, [(header::CONTENT_ENCODING, "gzip")], gzip).into_response(),
         None => (headers, rendered.text).into_response(),
     })
+}
+
+/// Waits (parked on the one part-clock notification) until grid part `part` is published;
+/// false after `timeout_ms`.
+async fn published_within(state: &AppState, part: u64, timeout_ms: u64) -> bool {
+    let mut published = state.room.published();
+    tokio::time::timeout(Duration::from_millis(timeout_ms), published.wait_for(|p| *p >= part))
+        .await
+        .is_ok_and(|r| r.is_ok())
 }
 
 async fn init(State(state): State<AppState>, ApiPath(rendition): ApiPath<String>) -> AppResult<Response> {
@@ -163,6 +170,11 @@ async fn part(
 ) -> AppResult<Response> {
     let r = rendition_index(&state, &rendition)?;
     let part = grid_number(&file)?;
+    // The playlist's preload hint names the next part: a request for it is held until the
+    // part is published (≤ one part), as the spec asks, rather than refused.
+    if part == playlist::latest_part(unix_ms(state.clock.now())) + 1 {
+        published_within(&state, part, PART_MS + 500).await;
+    }
     if let Err(response) = servable(part, unix_ms(state.clock.now())) {
         return Ok(response);
     }

@@ -33,6 +33,8 @@ pub struct RenderedPlaylist {
 #[derive(Clone)]
 pub struct LiveParts {
     cache: SegmentCache,
+    /// Rendition names (`256k`), in ladder order.
+    renditions: Arc<[String]>,
     music_dir: PathBuf,
     parts: Recent,
     segments: Recent,
@@ -43,6 +45,7 @@ impl LiveParts {
     pub fn new(cache: SegmentCache, music_dir: PathBuf) -> Self {
         let renditions = cache.ladder().len();
         LiveParts {
+            renditions: cache.ladder().iter().map(playlist::rendition_name).collect(),
             cache,
             music_dir,
             parts: Recent::new(RECENT_PARTS * renditions),
@@ -67,6 +70,11 @@ impl LiveParts {
             }
         }
         rendered
+    }
+
+    /// The ladder index of the rendition called `name` (`256k`).
+    pub fn rendition(&self, name: &str) -> Option<usize> {
+        self.renditions.iter().position(|r| r == name)
     }
 
     pub fn cache(&self) -> &SegmentCache {
