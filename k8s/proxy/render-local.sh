@@ -34,7 +34,7 @@ $user_line
 worker_processes 1;
 pid $dir/nginx.pid;
 error_log $dir/logs/error.log warn;
-events { worker_connections 1024; }
+events { worker_connections 8192; }
 http {
     default_type application/octet-stream;
     access_log $dir/logs/access.log;
