@@ -18,9 +18,14 @@ use crate::library::Library;
 
 /// Room name in the database (one room per server).
 const ROOM: &str = "main";
-/// A command never lands on a part starting within this many ms, so the timeline snapshot
-/// is published before the part is.
-const SAFETY_MS: u64 = 80;
+/// A command is aimed at the first part starting at least this many ms from now: the time
+/// its database lookups usually take, with room to spare.
+const SAFETY_MS: u64 = 20;
+/// A command whose part starts within this many ms once it is worked out (the database was
+/// slow) is worked out again for a later part: a published part never changes.
+const PUBLISH_MARGIN_MS: u64 = 5;
+/// Attempts at that before the command is refused as unavailable.
+const COMMAND_ATTEMPTS: usize = 5;
 /// The next queued track is scheduled this many parts before the current one ends.
 const LOOKAHEAD_PARTS: u64 = 8;
 /// Entries older than this many parts (one hour) are forgotten.
@@ -181,12 +186,7 @@ impl Actor {
                         }
                         Some(Request::Command(command, reply)) => (command, reply),
                     };
-                    let before = self.timeline.clone();
-                    let result = self.apply(command).await;
-                    if result.is_err() {
-                        // A refused command changes nothing, not even a scheduled advance.
-                        self.timeline = before;
-                    }
+                    let result = self.apply_before_its_part(command).await;
                     let answer = match result {
                         Ok(()) => {
                             // The answer describes what is heard from the command's part on.
@@ -225,7 +225,25 @@ impl Actor {
         part_at(self.now_ms() + SAFETY_MS) + 1
     }
 
-    async fn apply(&mut self, command: Command) -> AppResult<()> {
+    /// Applies `command` from the first part still unpublished once it is worked out. A
+    /// refused command changes nothing, not even a scheduled advance.
+    async fn apply_before_its_part(&mut self, command: Command) -> AppResult<()> {
+        for _ in 0..COMMAND_ATTEMPTS {
+            let before = self.timeline.clone();
+            match self.apply(command.clone()).await {
+                Ok(at) if at * PART_MS > self.now_ms() + PUBLISH_MARGIN_MS => return Ok(()),
+                Ok(_) => self.timeline = before,
+                Err(e) => {
+                    self.timeline = before;
+                    return Err(e);
+                }
+            }
+        }
+        Err(AppError::Unavailable("the room is too busy to take commands; try again".into()))
+    }
+
+    /// Applies `command` from part [`Self::effective_part`], which it returns.
+    async fn apply(&mut self, command: Command) -> AppResult<u64> {
         let at = self.effective_part();
         // A command sees the room as it is heard, not a queue advance decided ahead of time;
         // the look-ahead decides again afterwards.
@@ -342,7 +360,7 @@ impl Actor {
                 self.timeline.changed_at_part = at;
             }
         }
-        Ok(())
+        Ok(at)
     }
 
     /// Makes queue position `index` current and plays it from the start at `at`.
