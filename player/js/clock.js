@@ -23,14 +23,15 @@
 export class ClockOffset {
   /**
    * @param {object} [opts]
-   * @param {number} [opts.maxSamples=16] recent samples kept
+   * @param {number} [opts.maxSamples=32] recent samples kept (one ping a second: the last ~30 s)
    * @param {number} [opts.maxAgeMs=30000] samples older than this (local ms) are dropped;
    *   crystals drift up to ~50 ppm, so old samples go stale
-   * @param {number} [opts.best=3] how many lowest-RTT samples are averaged
+   * @param {number} [opts.best=2] how many lowest-RTT samples are averaged (on a busy page most
+   *   round trips wait on the main thread, and the estimate is off by up to half of that)
    * @param {number} [opts.minSamples=3] samples needed before `ready`
    * @param {number} [opts.jumpToleranceMs=50] disagreement beyond rtt/2 that counts as a jump
    */
-  constructor({ maxSamples = 16, maxAgeMs = 30_000, best = 3, minSamples = 3, jumpToleranceMs = 50 } = {}) {
+  constructor({ maxSamples = 32, maxAgeMs = 30_000, best = 2, minSamples = 3, jumpToleranceMs = 50 } = {}) {
     this.maxSamples = maxSamples;
     this.maxAgeMs = maxAgeMs;
     this.best = best;
@@ -90,11 +91,20 @@ export class ClockOffset {
     this.samples = this.samples.filter((s) => now - s.at <= this.maxAgeMs && s.at <= now);
   }
 
-  /** @private mean offset (ms) of the `best` lowest-RTT samples, or null */
+  /** @private the `best` lowest-RTT samples */
+  chosen() {
+    return [...this.samples].sort((a, b) => a.rtt - b.rtt).slice(0, this.best);
+  }
+
+  /** @private mean offset (ms) of the chosen samples, or null */
   estimate() {
-    if (this.samples.length === 0) return null;
-    const chosen = [...this.samples].sort((a, b) => a.rtt - b.rtt).slice(0, this.best);
-    return chosen.reduce((sum, s) => sum + s.offset, 0) / chosen.length;
+    const chosen = this.chosen();
+    return chosen.length ? chosen.reduce((sum, s) => sum + s.offset, 0) / chosen.length : null;
+  }
+
+  /** How far off `offset` can be (ms): half the largest round trip among the samples it averages; 0 with none. */
+  uncertainty() {
+    return Math.max(0, ...this.chosen().map((s) => s.rtt / 2));
   }
 
   /** Lowest RTT (ms) among the kept samples, or 0 when there are none. */

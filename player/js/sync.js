@@ -18,7 +18,9 @@
  *    taken off the next one. Once under acquireSeekMs the controller is locked.
  *  - locked: average the error over about a second and, once it passes
  *    startMs, set playbackRate = 1 - clamp(k * error) ONCE; go back to 1.0
- *    when the error falls under stopMs or changes sign.
+ *    when the error falls under stopMs or changes sign. Only if the error
+ *    grows to more than twice what the rate was set for is the rate sized
+ *    again (a rate change can itself lose tens of ms in Chromium under load).
  * Changing the rate every tick wobbles at ±15 ms forever; this shape held
  * four Chromium pages within 1-7 ms p95 in the prototype. Chromium's reported
  * time jumps ~18 ms right after a rate change, so samples are ignored for
@@ -44,8 +46,8 @@ export class SyncController {
    * @param {number} [opts.verifyEveryMs=5000] ask for a clock check at most this often (ms)
    * @param {number} [opts.windowMs=1000] averaging window (ms)
    * @param {number} [opts.minSpanMs=700] samples must span this long (ms) before acting
-   * @param {number} [opts.startMs=6] start correcting past this averaged error (ms)
-   * @param {number} [opts.stopMs=2] stop correcting under this averaged error (ms)
+   * @param {number} [opts.startMs=2.5] start correcting past this averaged error (ms)
+   * @param {number} [opts.stopMs=1] stop correcting under this averaged error (ms)
    * @param {number} [opts.gainPerSecond=0.5] k: rate offset per second of error
    * @param {number} [opts.maxRateDelta=0.03] clamp of |playbackRate - 1|
    * @param {number} [opts.settleMs=300] samples ignored after a rate change (ms)
@@ -60,8 +62,8 @@ export class SyncController {
     verifyEveryMs = 5000,
     windowMs = 1000,
     minSpanMs = 700,
-    startMs = 6,
-    stopMs = 2,
+    startMs = 2.5,
+    stopMs = 1,
     gainPerSecond = 0.5,
     maxRateDelta = 0.03,
     settleMs = 300,
@@ -82,6 +84,8 @@ export class SyncController {
     this.pendingSeekCheck = false;
     /** Current playbackRate as last set by this controller. */
     this.rate = 1;
+    /** The error (ms) the current rate was set to take out. */
+    this.correcting = 0;
     /** @type {{t: number, e: number}[]} settled samples at the current rate (t = local ms, e = error ms) */
     this.window = [];
     this.settleUntil = -Infinity;
@@ -101,9 +105,10 @@ export class SyncController {
    * @param {number | null} input.playingPdt PDT being played (ms since epoch); null when not playing
    * @param {number | null} input.serverNow server time estimate (ms since epoch); null when unknown
    * @param {number} input.delayMs playback delay D (ms)
+   * @param {number} [input.uncertaintyMs=0] how far off serverNow can be (ms): no correction starts for a smaller error
    * @returns {SyncAction}
    */
-  update({ now, playingPdt, serverNow, delayMs }) {
+  update({ now, playingPdt, serverNow, delayMs, uncertaintyMs = 0 }) {
     if (playingPdt === null || serverNow === null || !Number.isFinite(playingPdt) || !Number.isFinite(serverNow)) {
       this.window = [];
       this.outlierSince = null;
@@ -153,15 +158,31 @@ export class SyncController {
     if (now - this.window[0].t < this.minSpanMs) return { error, rawError };
 
     if (this.rate === 1) {
-      if (Math.abs(error) <= this.startMs) return { error, rawError };
-      const delta = Math.max(-this.maxRateDelta, Math.min(this.maxRateDelta, this.gainPerSecond * error / 1000));
-      return { ...this.setRate(1 - delta, now, this.settleMs), error, rawError };
+      // A rate change is not free (Chromium can lose tens of ms at one under load): none for
+      // an error the clock estimate cannot vouch for.
+      if (Math.abs(error) <= Math.max(this.startMs, uncertaintyMs)) return { error, rawError };
+      return { ...this.correct(error, now), error, rawError };
     }
     const correctingAhead = this.rate < 1;
     if (Math.abs(error) < this.stopMs || (error > 0) !== correctingAhead) {
       return { ...this.setRate(1, now, this.settleMs), error, rawError };
     }
+    if (Math.abs(error) > 2 * Math.abs(this.correcting) + this.startMs) {
+      // The error grew well past what the rate was set for (Chromium can lose tens of ms
+      // of playback at a rate change under load): size the rate again, once.
+      return { ...this.correct(error, now), error, rawError };
+    }
     return { error, rawError };
+  }
+
+  /**
+   * Sets the rate that takes out `error` (ms) at gainPerSecond, clamped.
+   * @private
+   */
+  correct(error, now) {
+    this.correcting = error;
+    const delta = Math.max(-this.maxRateDelta, Math.min(this.maxRateDelta, this.gainPerSecond * error / 1000));
+    return this.setRate(1 - delta, now, this.settleMs);
   }
 
   /**

@@ -79,3 +79,13 @@ test("old samples age out", () => {
   c.addSample(...exchange(20_000, 120, 5, 5, 0));
   assert.equal(c.offset, 120);
 });
+
+test("uncertainty is half the largest round trip among the samples the estimate uses", () => {
+  const c = new ClockOffset({ best: 2 });
+  assert.equal(c.uncertainty(), 0);
+  c.addSample(...exchange(0, 100, 10, 10, 0)); // rtt 20
+  c.addSample(...exchange(100, 100, 1, 2, 0)); // rtt 3
+  assert.equal(c.uncertainty(), 10);
+  c.addSample(...exchange(200, 100, 2, 2, 0)); // rtt 4 replaces the 20
+  assert.equal(c.uncertainty(), 2);
+});
