@@ -34,7 +34,7 @@ export class ControlClient {
    * @param {() => object | null} [o.report] report fields {syncError, buffer, state, device}, or null to skip
    * @param {{setTimeout: Function, clearTimeout: Function}} [o.timers]
    * @param {() => number} [o.random] uniform [0, 1), for backoff jitter
-   * @param {number} [o.pingEveryMs=2000] steady ping period (ms)
+   * @param {number} [o.pingEveryMs=1000] steady ping period (ms)
    * @param {number} [o.burstCount=8] pings in a burst
    * @param {number} [o.burstGapMs=60] gap between burst pings (ms)
    * @param {number} [o.reportEveryMs=1000] report period (ms)
@@ -46,7 +46,7 @@ export class ControlClient {
     this.o = {
       onState: () => {}, onMessage: () => {}, onStatus: () => {}, report: () => null,
       timers: globalThis, random: Math.random,
-      pingEveryMs: 2000, burstCount: 8, burstGapMs: 60, reportEveryMs: 1000,
+      pingEveryMs: 1000, burstCount: 8, burstGapMs: 60, reportEveryMs: 1000,
       backoffBaseMs: 500, backoffMaxMs: 15_000, silenceMs: 7000,
       ...o,
     };
@@ -77,6 +77,18 @@ export class ControlClient {
     const socket = this.socket;
     this.socket = null;
     if (socket) socket.close();
+  }
+
+  /**
+   * Tries again at once if the connection is lost and waiting out its backoff (the
+   * browser says the network is back): the backoff spares a server that is down, not a
+   * network that was.
+   */
+  retryNow() {
+    if (this.status !== "reconnecting" || this.timers.retry === null) return;
+    this.o.timers.clearTimeout(this.timers.retry);
+    this.timers.retry = null;
+    this.connect();
   }
 
   /** Forgets the clock samples and re-measures with a burst (page visible again). */

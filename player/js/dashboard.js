@@ -157,6 +157,8 @@ function startSocket() {
   control.start();
 }
 
+window.addEventListener("online", () => control?.retryNow());
+
 /** Reloads everything over REST (first open and after a reconnect). */
 async function refreshAll() {
   const state = await ctx.run(() => ctx.api.session());

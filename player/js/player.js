@@ -14,6 +14,8 @@ import { $ } from "./dom.js";
 
 /** Sync controller period (ms). */
 const SYNC_TICK_MS = 100;
+/** The sync readout changes at most this often (ms): readable, and each change costs a repaint. */
+const SYNC_DISPLAY_MS = 500;
 /** Playback delay D (ms) assumed until the server announces it. */
 const DEFAULT_DELAY_MS = 1000;
 
@@ -72,6 +74,8 @@ window.bardcast = {
   /** Control socket status. */
   get connection() { return control.status; },
   get rtt() { return clock.lastRtt(); },
+  /** How far off the server clock estimate can be (ms). */
+  get clockUncertainty() { return clock.uncertainty(); },
   get playbackRate() { return audio.playbackRate; },
   /** Sync controller counters: {rateChanges, seeks, acquireSeeks}. */
   get syncStats() { return { ...sync.stats }; },
@@ -107,7 +111,7 @@ function tick() {
   const playing = playState() === "playing" && session !== null;
   const pdt = playing ? media.playingPdt() : null;
   const serverNow = clock.ready ? clock.serverNow(local) : null;
-  const action = sync.update({ now: local, playingPdt: pdt, serverNow, delayMs: delayMs() });
+  const action = sync.update({ now: local, playingPdt: pdt, serverNow, delayMs: delayMs(), uncertaintyMs: clock.uncertainty() });
   if (action.verifyClock) control.measure();
   if (action.seekTo !== undefined && pdt !== null) media.seekBy((action.seekTo - pdt) / 1000);
   if (action.playbackRate !== undefined) audio.playbackRate = action.playbackRate;
@@ -161,15 +165,18 @@ function showConnection(status) {
   }
 }
 
+let syncShownAt = -Infinity;
+
 function showSync(error) {
-  if (!joined || error === null) {
-    ui.sync.textContent = joined ? "measuring…" : "–";
-    ui.sync.dataset.quality = "unknown";
-    return;
-  }
-  const size = Math.abs(error);
-  ui.sync.textContent = formatMs(error);
-  ui.sync.dataset.quality = size < 10 ? "good" : size < 50 ? "fair" : "poor";
+  const t = now();
+  if (t - syncShownAt < SYNC_DISPLAY_MS) return;
+  syncShownAt = t;
+  const known = joined && error !== null;
+  const text = known ? formatMs(error) : joined ? "measuring…" : "–";
+  const size = Math.abs(error ?? 0);
+  const quality = !known ? "unknown" : size < 10 ? "good" : size < 50 ? "fair" : "poor";
+  if (ui.sync.textContent !== text) ui.sync.textContent = text;
+  if (ui.sync.dataset.quality !== quality) ui.sync.dataset.quality = quality;
 }
 
 /** @param {string | null} message */
@@ -192,6 +199,7 @@ audio.addEventListener("pause", () => {
   ui.join.textContent = "Resume";
 });
 audio.addEventListener("play", () => { ui.join.hidden = true; });
+window.addEventListener("online", () => control.retryNow());
 document.addEventListener("visibilitychange", () => {
   if (document.visibilityState !== "visible") return;
   volume.resume();

@@ -48,7 +48,7 @@ test("wsUrl follows the page's scheme", () => {
   assert.equal(wsUrl({ protocol: "https:", host: "b.example" }), "wss://b.example/ws");
 });
 
-test("connects, says hello, bursts pings, then pings every 2 s", () => {
+test("connects, says hello, bursts pings, then pings every second", () => {
   const { timers, sockets, client, seen } = setup();
   client.start();
   assert.equal(client.status, "connecting");
@@ -60,7 +60,7 @@ test("connects, says hello, bursts pings, then pings every 2 s", () => {
   timers.advance(1000);
   assert.equal(ws.ofType("ping").length, 8, "a burst of 8 within the first second");
   timers.advance(4000);
-  assert.equal(ws.ofType("ping").length, 10, "then one every 2 s");
+  assert.equal(ws.ofType("ping").length, 12, "then one every second");
   assert.deepEqual(seen.statuses, ["connecting", "open"]);
 });
 
@@ -133,6 +133,23 @@ test("reconnects with capped exponential backoff and jitter, then re-measures", 
   timers.advance(500);
   assert.ok(clock.ready);
   assert.deepEqual(seen.statuses, ["connecting", "open", "reconnecting", "open"]);
+});
+
+test("retryNow skips the backoff wait when the network is back, and does nothing otherwise", () => {
+  const { timers, sockets, client } = setup({ random: () => 1 });
+  client.start();
+  client.retryNow();
+  assert.equal(sockets.length, 1, "connecting: no second socket");
+  sockets[0].open();
+  client.retryNow();
+  assert.equal(sockets.length, 1, "open: nothing to retry");
+  sockets[0].drop();
+  timers.advance(100);
+  assert.equal(sockets.length, 1, "waiting out the 500 ms backoff");
+  client.retryNow();
+  assert.equal(sockets.length, 2, "retried at once");
+  timers.advance(60_000);
+  assert.equal(sockets.length, 2, "the skipped timer does not fire as well");
 });
 
 test("jitter spreads reconnects between half and the full delay", () => {
