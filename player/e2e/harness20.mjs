@@ -1,21 +1,33 @@
-// Load harness (not a test): N headless listener pages (default 20) on one
-// real server for about a minute while the GM changes things over REST
-// every few seconds. Prints
-//  - the spread between listeners: per sample, max − min over pages of
-//    (playing PDT − (Date.now() − D)), i.e. how far apart the pages play;
-//  - each page's |error| against Date.now() − D;
-//  - GM command-to-ear: from sending a command to each page's playing PDT
+// Load harness (not a test): N listeners (default 20) on one real server for
+// about a minute while the GM changes things over REST every few seconds.
+// Prints
+//  - the spread between listeners: per sample, max − min over listeners of
+//    (playing PDT − (Date.now() − D)), i.e. how far apart they play;
+//  - each listener's |error| against Date.now() − D;
+//  - GM command-to-ear: from sending a command to each listener's playing PDT
 //    reaching the command's effectiveAt.
+// HARNESS_DUMP=file.json also writes every sample with each listener's own view
+// (its error estimate, rate and state) and the commands, for diagnosis.
 // Targets: spread p95 ≤ 5 ms, command-to-ear p95 ≤ 1 s.
 //
-//   cd player && node e2e/harness20.mjs [pages=20] [seconds=60]
+// Each listener is the real listener page (its own hls.js, <audio>, control
+// socket, clock estimate and sync controller) in an iframe of one page: 20
+// full browser pages need 20 renderer processes, which a 2-core machine
+// cannot run in real time (load ~30, pages seconds behind). The iframes share
+// one renderer. Each comes from its own host name (lN.bardcast.test, all
+// resolved to 127.0.0.1 by Chromium), because a browser opens at most six
+// HTTP/1.1 connections per host and each LL-HLS player parks one on a
+// blocking playlist reload.
+//
+//   cd player && node e2e/harness20.mjs [listeners=20] [seconds=60]
 import { cpus, loadavg } from "node:os";
-import { api, command, errorOf, launch, openListener, percentile, probe, sleep, startServer, waitInSync } from "./lib.mjs";
+import { api, command, errorOf, launch, percentile, sleep, startSampling, startServer, takeSamples, until, waitInSync } from "./lib.mjs";
 
-const PAGES = Number(process.argv[2] ?? 20);
+const LISTENERS = Number(process.argv[2] ?? 20);
 const SECONDS = Number(process.argv[3] ?? 60);
 const SAMPLE_EVERY_MS = 250;
 const COMMAND_EVERY_MS = 7000;
+const SITE = "bardcast.test";
 
 const fmt = (values) => (values.length
   ? `p50 ${percentile(values, 0.5).toFixed(1)} · p95 ${percentile(values, 0.95).toFixed(1)} · max ${Math.max(...values).toFixed(1)} ms (n=${values.length})`
@@ -23,7 +35,8 @@ const fmt = (values) => (values.length
 
 console.log(`load average at start: ${loadavg().map((x) => x.toFixed(1)).join(" ")} on ${cpus().length} CPUs`);
 const server = await startServer();
-const browser = await launch();
+const port = new URL(server.base).port;
+const browser = await launch([`--host-resolver-rules=MAP *.${SITE} 127.0.0.1`]);
 const hardStop = setTimeout(() => {
   console.error("harness: hard time limit");
   server.proc.kill("SIGKILL"); // process.exit skips the finally below
@@ -38,33 +51,41 @@ try {
   const state = await command(server.base, "repeat", { mode: "all" });
   const D = state.playbackDelayMs;
 
+  // One page on the same site, holding a grid of listener iframes (all visible, so none is throttled).
+  const page = await (await browser.newContext({ viewport: { width: 1400, height: 1000 } })).newPage();
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(String(e)));
+  await page.goto(`http://harness.${SITE}:${port}/api/health`);
+  const origins = Array.from({ length: LISTENERS }, (_, i) => `http://l${i + 1}.${SITE}:${port}`);
+  await page.setContent(`<body style="margin:0;display:grid;grid-template-columns:repeat(5,280px);gap:0">${
+    origins.map((o) => `<iframe src="${o}/" allow="autoplay" style="width:280px;height:240px;border:0"></iframe>`).join("")}</body>`);
   const t0 = Date.now();
-  const listeners = [];
-  // Join four at a time: one by one takes minutes on a loaded 2-core machine.
-  for (let i = 0; i < PAGES; i += 4) {
-    listeners.push(...await Promise.all(Array.from({ length: Math.min(4, PAGES - i) }, () => openListener(browser, server.base))));
+  const frames = await until(() => {
+    const found = origins.map((o) => page.frames().find((f) => f.url().startsWith(o)));
+    return found.every(Boolean) && found;
+  }, 30_000, "listener frames");
+  for (const frame of frames) {
+    const join = frame.getByTestId("join-button");
+    await join.waitFor({ state: "visible" });
+    await frame.waitForFunction(() => !document.querySelector("[data-testid=join-button]").disabled);
+    await join.click();
   }
-  const pages = listeners.map((l) => l.page);
-  console.log(`${PAGES} listeners joined in ${Date.now() - t0} ms; D = ${D} ms`);
+  console.log(`${LISTENERS} listeners joined in ${Date.now() - t0} ms; D = ${D} ms`);
+  // Joining ends with the sync controllers' acquisition (seeks, then rate nudges); the
+  // figures below are for the session after it, while the GM changes things.
   try {
-    const took = await waitInSync(pages, D, 50, 60_000, 1000);
-    console.log(`all within 50 ms after ${took} ms more`);
+    const took = await waitInSync(frames, D, 50, 60_000, 1000);
+    const settled = await waitInSync(frames, D, 5, 60_000, 2000);
+    console.log(`all within 50 ms after ${took} ms more, within 5 ms ${settled} ms later`);
   } catch (err) {
     console.log(`warning: ${err.message}; measuring anyway`);
   }
 
-  const samples = [];
-  const ears = [];
-  let running = true;
-  const sampler = (async () => {
-    while (running) {
-      const tick = Date.now();
-      const errs = await Promise.all(pages.map((p) => probe(p).then((x) => errorOf(x, D)).catch(() => null)));
-      samples.push({ t: tick, errs });
-      await sleep(Math.max(0, SAMPLE_EVERY_MS - (Date.now() - tick)));
-    }
-  })();
-
+  // Each listener reads its own playhead every SAMPLE_EVERY_MS (at the same wall-clock
+  // instants); the readings are collected at the end, so measuring costs the shared
+  // renderer next to nothing while the players run.
+  await Promise.all(frames.map((f) => startSampling(f, SAMPLE_EVERY_MS)));
+  const sent = [];
   const commands = [
     ["next", {}], ["pause", {}], ["resume", {}], ["seek", { position: 3 }], ["previous", {}], ["next", {}], ["seek", { position: 10 }], ["next", {}],
   ];
@@ -74,41 +95,57 @@ try {
     const [name, body] = commands[k % commands.length];
     const sentAt = Date.now();
     const s = await command(server.base, name, body);
-    const reached = await Promise.all(pages.map((p) => p.evaluate(({ E, D, limit }) => new Promise((resolve) => {
-      const begin = Date.now();
-      const check = () => {
-        const pdt = window.hls?.playingDate?.getTime() ?? -Infinity;
-        if (Date.now() - D >= E && pdt >= E) resolve(Date.now());
-        else if (Date.now() - begin > limit) resolve(null);
-        else setTimeout(check, 5);
-      };
-      check();
-    }), { E: s.effectiveAtMs, D, limit: 5000 }).catch(() => null)));
-    const ms = reached.map((x) => (x === null ? Infinity : x - sentAt));
-    ears.push(...ms);
-    console.log(`${name.padEnd(8)} effectiveAt − sent ${String(s.effectiveAtMs - sentAt).padStart(4)} ms; to ear: min ${Math.min(...ms)} max ${Math.max(...ms)} ms`);
+    sent.push({ name, sentAt, effectiveAt: s.effectiveAtMs });
   }
   await sleep(Math.max(0, start + SECONDS * 1000 - Date.now()));
-  running = false;
-  await sampler;
+  const readings = await Promise.all(frames.map((f) => takeSamples(f).catch(() => [])));
+  const buckets = new Map();
+  readings.forEach((list, i) => {
+    for (const r of list) {
+      const t = Math.round(r.now / SAMPLE_EVERY_MS) * SAMPLE_EVERY_MS;
+      if (!buckets.has(t)) buckets.set(t, { t, errs: frames.map(() => null), views: frames.map(() => null) });
+      const b = buckets.get(t);
+      b.errs[i] = errorOf(r, D);
+      b.views[i] = { own: r.own, rate: r.rate, state: r.state };
+    }
+  });
+  const samples = [...buckets.values()].sort((a, b) => a.t - b.t).slice(1, -1); // the edges may miss listeners
 
+  // A listener hears a command when its playing PDT reaches effectiveAt E: PDT(t) = t − D + error(t),
+  // so at t = E + D − error, read from the sample nearest E + D (no polling in the pages, which
+  // share one main thread with the players).
+  const ears = [];
+  for (const c of sent) {
+    const at = c.effectiveAt + D;
+    const nearest = samples.reduce((a, b) => (Math.abs(b.t - at) < Math.abs(a.t - at) ? b : a));
+    const ms = nearest.errs.map((e) => (e === null || Math.abs(nearest.t - at) > SAMPLE_EVERY_MS ? Infinity : at - e - c.sentAt));
+    ears.push(...ms);
+    console.log(`${c.name.padEnd(8)} effectiveAt − sent ${String(c.effectiveAt - c.sentAt).padStart(4)} ms; to ear: min ${Math.min(...ms).toFixed(0)} max ${Math.max(...ms).toFixed(0)} ms`);
+  }
   const full = samples.filter((s) => s.errs.every((e) => e !== null));
   const spreads = full.map((s) => Math.max(...s.errs) - Math.min(...s.errs));
-  const perPageP95 = pages.map((_, i) => percentile(samples.map((s) => (s.errs[i] === null ? Infinity : Math.abs(s.errs[i]))), 0.95));
+  const perListenerP95 = frames.map((_, i) => percentile(samples.map((s) => (s.errs[i] === null ? Infinity : Math.abs(s.errs[i]))), 0.95));
   const all = samples.flatMap((s) => s.errs.map((e) => (e === null ? Infinity : Math.abs(e))));
   const beyond = all.filter((e) => e > 50).length;
   console.log("");
-  console.log(`samples: ${samples.length} × ${PAGES} pages over ${SECONDS} s (${full.length} with every page playing)`);
+  console.log(`samples: ${samples.length} × ${LISTENERS} listeners over ${SECONDS} s (${full.length} with every listener playing)`);
   console.log(`spread between listeners:        ${fmt(spreads)}   target p95 ≤ 5 ms`);
   console.log(`|error| vs Date.now() − D, all:  ${fmt(all.filter(Number.isFinite))}; beyond 50 ms: ${beyond}/${all.length}`);
-  console.log(`per-page p95 |error|: worst ${Math.max(...perPageP95).toFixed(1)} ms, best ${Math.min(...perPageP95).toFixed(1)} ms`);
+  console.log(`per-listener p95 |error|: worst ${Math.max(...perListenerP95).toFixed(1)} ms, best ${Math.min(...perListenerP95).toFixed(1)} ms`);
   console.log(`GM command to ear:               ${fmt(ears.filter(Number.isFinite))}   target p95 ≤ 1000 ms; missed: ${ears.filter((x) => !Number.isFinite(x)).length}`);
-  const stats = await Promise.all(pages.map((p) => p.evaluate(() => window.bardcast.syncStats).catch(() => null)));
-  const seeks = stats.map((x) => x?.seeks ?? "?");
-  const bad = pages.map((_, i) => samples.filter((s) => s.errs[i] === null || Math.abs(s.errs[i]) > 50).length);
-  console.log(`per page: samples beyond 50 ms [${bad.join(" ")}]; sync seeks [${seeks.join(" ")}]`);
+  const stats = await Promise.all(frames.map((f) => f.evaluate(() => window.bardcast.syncStats).catch(() => null)));
+  const bad = frames.map((_, i) => samples.filter((s) => s.errs[i] === null || Math.abs(s.errs[i]) > 50).length);
+  const clocks = await Promise.all(frames.map((f) => f.evaluate(() => ({
+    error: performance.timeOrigin + performance.now() + window.bardcast.offset - window.__readPlayhead().now,
+    uncertainty: window.bardcast.clockUncertainty,
+  })).catch(() => null)));
+  console.log(`per listener, at the end: server clock estimate − wall clock [${clocks.map((c) => c?.error.toFixed(1)).join(" ")}] ms; `
+    + `its uncertainty [${clocks.map((c) => c?.uncertainty.toFixed(1)).join(" ")}] ms`);
+  const medians = frames.map((_, i) => percentile(samples.map((s) => s.errs[i]).filter((e) => e !== null), 0.5));
+  console.log(`per listener: median error [${medians.map((m) => m.toFixed(1)).join(" ")}] ms`);
+  console.log(`per listener: samples beyond 50 ms [${bad.join(" ")}]; sync seeks [${stats.map((x) => x?.seeks ?? "?").join(" ")}]; rate changes [${stats.map((x) => x?.rateChanges ?? "?").join(" ")}]`);
+  if (process.env.HARNESS_DUMP) (await import("node:fs")).writeFileSync(process.env.HARNESS_DUMP, JSON.stringify({ samples, sent, D }));
   console.log(`load average at end: ${loadavg().map((x) => x.toFixed(1)).join(" ")}`);
-  const errors = pages.flatMap((p) => p.errors);
   if (errors.length) console.log(`page errors: ${errors.slice(0, 5).join(" | ")}`);
 } finally {
   clearTimeout(hardStop);

@@ -88,11 +88,12 @@ export async function command(base, name, body = {}) {
   return state;
 }
 
-export function launch() {
+/** Debian's Chromium, headless; `extraArgs` are appended to the flags every test uses. */
+export function launch(extraArgs = []) {
   return chromium.launch({
     executablePath: CHROMIUM,
     args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-      "--disable-component-update", "--disable-sync", "--autoplay-policy=no-user-gesture-required"],
+      "--disable-component-update", "--disable-sync", "--autoplay-policy=no-user-gesture-required", ...extraArgs],
   });
 }
 
@@ -115,9 +116,60 @@ export async function openListener(browser, base, { viewport = { width: 390, hei
   return { context, page };
 }
 
-/** Reads (page's Date.now(), hls.playingDate) in one evaluate, so both come from the same instant. */
+/**
+ * In the page: the wall clock and the PDT being played, read together, to a fraction of
+ * a millisecond. Date.now() and hls.playingDate are whole milliseconds (truncated), which
+ * alone would add up to ±1 ms of noise to every error, so both are read from continuous
+ * clocks (performance.now(), media.currentTime) plus a constant per page: the largest
+ * (truncated value − continuous value) seen so far, which after a few dozen reads is the
+ * exact difference. A new hls.js instance, or a jump of that difference by more than a
+ * millisecond (a seek across a discontinuity), starts it afresh.
+ * @returns {{now: number, pdt: number | null}} ms since the Unix epoch
+ */
+export function readPlayhead() {
+  const cal = (window.__probe ??= { now: -Infinity, pdt: -Infinity, hls: null });
+  const wall = Date.now();
+  const mono = performance.timeOrigin + performance.now();
+  cal.now = Math.max(cal.now, wall - mono);
+  const hls = window.hls;
+  const date = hls?.playingDate?.getTime();
+  if (date === undefined || !hls.media) return { now: mono + cal.now, pdt: null };
+  const media = hls.media.currentTime * 1000;
+  if (cal.hls !== hls || Math.abs(date - media - cal.pdt) > 1) Object.assign(cal, { hls, pdt: date - media });
+  cal.pdt = Math.max(cal.pdt, date - media);
+  return { now: mono + cal.now, pdt: media + cal.pdt };
+}
+
+/**
+ * Reads the playhead of a page or frame now (see readPlayhead).
+ * @param {import("playwright-core").Page | import("playwright-core").Frame} page
+ */
 export function probe(page) {
-  return page.evaluate(() => ({ now: Date.now(), pdt: window.hls?.playingDate?.getTime() ?? null }));
+  return page.evaluate(readPlayhead);
+}
+
+/**
+ * Makes a page or frame read its own playhead every `everyMs`, at multiples of `everyMs` of
+ * the wall clock (so every page reads at about the same instants), and keep the readings
+ * until `takeSamples`. Costs the browser nothing between collections.
+ */
+export async function startSampling(page, everyMs) {
+  await page.evaluate(`window.__readPlayhead = ${readPlayhead}`);
+  await page.evaluate((everyMs) => {
+    window.__samples = [];
+    const tick = () => {
+      // With the listener page's own view, for diagnosis.
+      const own = window.bardcast ? { own: window.bardcast.syncError, rate: window.bardcast.playbackRate, state: window.bardcast.state } : {};
+      window.__samples.push({ ...window.__readPlayhead(), ...own });
+      setTimeout(tick, everyMs - (Date.now() % everyMs));
+    };
+    setTimeout(tick, everyMs - (Date.now() % everyMs));
+  }, everyMs);
+}
+
+/** The readings kept since the last call, oldest first. */
+export function takeSamples(page) {
+  return page.evaluate(() => window.__samples.splice(0));
 }
 
 /** Error (ms) of one probe against the target Date.now() − D; null when not playing. */
