@@ -115,8 +115,19 @@ pub async fn render(State(state): State<AppState>) -> Response {
         ("bardcast_cache_tracks", "gauge", "Complete tracks in the segment cache.", cache.cached_tracks),
         ("bardcast_cache_encodes_running", "gauge", "Encodes running now.", cache.encodes_running),
         ("bardcast_cache_encodes_started_total", "counter", "Encodes started since start.", cache.encodes_started),
+        ("bardcast_cache_hits_total", "counter", "Part reads answered from a complete cached track.", cache.hits),
+        ("bardcast_cache_misses_total", "counter", "Part reads that waited on an encode.", cache.misses),
+        ("bardcast_cache_evictions_total", "counter", "Tracks evicted to stay under the size cap.", cache.evictions),
     ] {
         header(&mut out, name, kind, help);
+        let _ = writeln!(out, "{name} {value}");
+    }
+    // Encode throughput (× realtime) = rate(encoded audio) / rate(encode time).
+    for (name, help, value) in [
+        ("bardcast_cache_encoded_audio_seconds_total", "Seconds of audio encoded by finished encodes.", cache.encoded_audio_seconds),
+        ("bardcast_cache_encode_seconds_total", "Wall-clock seconds those encodes took.", cache.encode_seconds),
+    ] {
+        header(&mut out, name, "counter", help);
         let _ = writeln!(out, "{name} {value}");
     }
     let scan = state.library.scan_status().borrow().clone();

@@ -81,6 +81,10 @@ async fn first_part_arrives_before_the_track_is_encoded() {
     let st = cache.status();
     assert_eq!((st.encodes_started, st.encodes_running, st.cached_tracks), (1, 0, 1));
     assert!(st.bytes_used > 1_500_000, "{st:?}"); // about 256 kbit/s for 60 s
+    // The first part waited on the encode; the three reads after it found the track done.
+    assert_eq!((st.misses, st.hits), (1, 3), "{st:?}");
+    assert!((st.encoded_audio_seconds - 60.0).abs() < 0.5, "{st:?}");
+    assert!(st.encode_seconds > 0.0 && st.encode_seconds < 60.0, "{st:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -198,6 +202,8 @@ async fn eviction_takes_the_least_recently_used_and_never_a_pinned_track() {
     let st = cache.status();
     assert!(st.bytes_used <= st.max_bytes, "{st:?}");
     assert_eq!(dirs(cache.root()).len(), 2);
+    assert_eq!(st.evictions, 2, "b, then c");
+    assert_eq!((st.hits, st.misses), (1, 0), "the one part read found a complete track");
 
     // The order survives a restart (completion order, then access order).
     drop(cache);

@@ -322,13 +322,14 @@ async fn the_control_socket_syncs_clocks_pushes_state_and_guards_commands() {
 #[tokio::test]
 async fn metrics_count_requests_listeners_and_sync_reports() {
     let (s, ids) = tone_server("metrics").await;
-    command(&s, "play", json!({"trackId": ids[0]})).await;
+    let playing_from = command(&s, "play", json!({"trackId": ids[0]})).await["effectiveAtMs"].as_u64().unwrap();
     let mut ws = connect(&s).await;
     send(&mut ws, json!({"type": "hello", "role": "listener"})).await;
     next_of(&mut ws, "state").await;
     send(&mut ws, json!({"type": "report", "syncError": -3.0, "buffer": 1.0, "rtt": 2.0, "state": "playing"})).await;
-    let latest = now_ms() / 512;
-    assert_eq!(s.get(&format!("/hls/256k/part/{latest}.m4s")).await.status(), 200);
+    // The track's first part (held until published, as the preload hint can be).
+    tokio::time::sleep(Duration::from_millis(playing_from.saturating_sub(now_ms() + 100))).await;
+    assert_eq!(s.get(&format!("/hls/256k/part/{}.m4s", playing_from / 512)).await.status(), 200);
     tokio::time::sleep(Duration::from_millis(200)).await;
     let text = s.get("/metrics").await.text().await.unwrap();
     let value = |name: &str| -> f64 {
@@ -340,6 +341,11 @@ async fn metrics_count_requests_listeners_and_sync_reports() {
     assert_eq!(value("bardcast_sync_error_ms_bucket{le=\"2\"} "), 0.0);
     assert_eq!(value("bardcast_sync_error_ms_count "), 1.0);
     assert_eq!(value("bardcast_scan_added "), 3.0);
+    // The track part served came from the cache: a read of a complete track or of the encode.
+    assert!(value("bardcast_cache_hits_total ") + value("bardcast_cache_misses_total ") >= 1.0, "{text}");
+    assert_eq!(value("bardcast_cache_evictions_total "), 0.0);
+    assert!(value("bardcast_cache_encode_seconds_total ") >= 0.0);
+    assert!(value("bardcast_cache_encoded_audio_seconds_total ") >= 0.0);
     assert!(text.contains("bardcast_http_requests_total{route=\"/api/session/{command}\",status=\"200\"} 1"), "{text}");
     assert!(text.contains("bardcast_build_info{version=\""));
     assert!(text.contains("# TYPE bardcast_sync_error_ms histogram"));

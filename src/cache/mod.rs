@@ -74,7 +74,7 @@ pub enum CacheError {
 }
 
 /// The cache's state for the dashboard (`GET /api/cache/status`).
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct CacheStatus {
     /// `"preparing"` while background pre-segmenting has tracks pending, else `"idle"`.
@@ -97,6 +97,16 @@ pub struct CacheStatus {
     pub encodes_running: u64,
     /// Encodes started since the server started.
     pub encodes_started: u64,
+    /// Part reads answered from a complete track on disk, since the server started.
+    pub hits: u64,
+    /// Part reads that waited on (or started) an encode.
+    pub misses: u64,
+    /// Tracks evicted to keep under the cap.
+    pub evictions: u64,
+    /// Seconds of audio encoded by finished encodes.
+    pub encoded_audio_seconds: f64,
+    /// Wall-clock seconds those encodes took; encode throughput (× realtime) is the ratio.
+    pub encode_seconds: f64,
     /// Most encodes background pre-segmenting runs at once.
     pub prepare_concurrency: usize,
     /// The ladder, bits per second per rendition.
@@ -139,6 +149,11 @@ struct State {
     /// Numbers temporary folder names.
     seq: u64,
     encodes_started: u64,
+    hits: u64,
+    misses: u64,
+    evictions: u64,
+    encoded_audio_seconds: f64,
+    encode_seconds: f64,
     prepare: PrepareState,
 }
 
@@ -265,7 +280,13 @@ impl SegmentCache {
         }
         let mut retried = false;
         loop {
-            match self.shared.lookup(src, true) {
+            let lookup = self.shared.lookup(src, true);
+            match &lookup {
+                Lookup::Cached(..) => self.shared.lock().hits += 1,
+                Lookup::Running(_) => self.shared.lock().misses += 1,
+                Lookup::Failed(_) | Lookup::Absent => {}
+            }
+            match lookup {
                 Lookup::Cached(name, ends) => {
                     let Some((start, end)) = part_range(&ends[rendition], index) else { return Ok(None) };
                     let path = disk::data_file(&self.shared.root.join(&name), rendition);
@@ -333,6 +354,11 @@ impl SegmentCache {
             max_bytes: sh.max_bytes,
             encodes_running: st.running.len() as u64,
             encodes_started: st.encodes_started,
+            hits: st.hits,
+            misses: st.misses,
+            evictions: st.evictions,
+            encoded_audio_seconds: st.encoded_audio_seconds,
+            encode_seconds: st.encode_seconds,
             prepare_concurrency: sh.prepare_concurrency,
             bitrates: sh.ladder.iter().map(|p| p.bitrate).collect(),
         }
@@ -402,9 +428,11 @@ impl Shared {
         let started = Instant::now();
         let result = self.encode_into(&src, &tmp, &enc, &name);
         match result {
-            Ok((parts, ends, bytes)) => {
+            Ok((parts, ends, bytes, audio_seconds)) => {
                 {
                     let mut st = self.lock();
+                    st.encoded_audio_seconds += audio_seconds;
+                    st.encode_seconds += started.elapsed().as_secs_f64();
                     st.tick += 1;
                     let last_access = st.tick;
                     st.bytes += bytes;
@@ -440,14 +468,14 @@ impl Shared {
     }
 
     /// The encode proper: parts into the data files as they come, then the commit. Returns the
-    /// part count, the part end offsets and the bytes written.
+    /// part count, the part end offsets, the bytes written and the audio's length in seconds.
     fn encode_into(
         &self,
         src: &SourceKey,
         tmp: &Path,
         enc: &Encode,
         name: &str,
-    ) -> Result<(u64, Vec<Vec<u64>>, u64), CacheError> {
+    ) -> Result<(u64, Vec<Vec<u64>>, u64, f64), CacheError> {
         let io = |e: std::io::Error| CacheError::Io(format!("{}: {e}", tmp.display()));
         std::fs::create_dir(tmp).map_err(io)?;
         let files = (0..self.ladder.len())
@@ -489,7 +517,7 @@ impl Shared {
         let manifest = disk::Manifest::new(&src.fingerprint, &self.ladder, summary.duration.0, &ends);
         disk::commit(&self.root, tmp, name, &files, &manifest).map_err(io)?;
         let bytes = sink.written.iter().sum();
-        Ok((summary.parts, ends, bytes))
+        Ok((summary.parts, ends, bytes, summary.duration.0 as f64 / f64::from(segmenter::SAMPLE_RATE)))
     }
 
     /// Drops a track from the index (if `ends` is still its entry) and deletes its folder.
@@ -529,6 +557,7 @@ impl Shared {
                 };
                 let c = st.tracks.remove(&name);
                 st.bytes = st.bytes.saturating_sub(c.map_or(0, |c| c.bytes));
+                st.evictions += 1;
                 st.seq += 1;
                 // Renamed under the lock, so a new encode of the same track can never be caught by this delete.
                 match disk::to_trash(&self.root, &name, st.seq) {
