@@ -16,9 +16,9 @@ pub mod room;
 pub mod state;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use axum::serve::ListenerExt;
-use std::sync::Arc;
 
 pub use http::router;
 
@@ -93,9 +93,8 @@ impl App {
         let stopping = self.state.shutdown.clone();
         let app = router(self.state);
         let signalled = stopping.clone();
-        // No Nagle: a small write (a pong, a state message) waiting for the ACK of the last
-        // one meets the peer's delayed ACK, and the control socket measured 30-40 ms round
-        // trips on loopback instead of ~1 ms.
+        // No Nagle: small writes (pongs, state messages, playlist answers) leave at once
+        // instead of waiting for the peer to acknowledge the previous one.
         let listener = self.listener.tap_io(|tcp| {
             if let Err(e) = tcp.set_nodelay(true) {
                 tracing::debug!(error = %e, "cannot set TCP_NODELAY");

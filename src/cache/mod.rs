@@ -176,6 +176,17 @@ struct Encode {
     progress: watch::Sender<Progress>,
 }
 
+/// A finished encode, committed to disk.
+struct Encoded {
+    parts: u64,
+    /// Per rendition, each part's end offset in its data file.
+    ends: Vec<Vec<u64>>,
+    /// Bytes written, all renditions.
+    bytes: u64,
+    /// The audio's length.
+    audio_seconds: f64,
+}
+
 struct Progress {
     /// Per rendition, each finished part's end offset.
     ends: Vec<Vec<u64>>,
@@ -428,7 +439,7 @@ impl Shared {
         let started = Instant::now();
         let result = self.encode_into(&src, &tmp, &enc, &name);
         match result {
-            Ok((parts, ends, bytes, audio_seconds)) => {
+            Ok(Encoded { parts, ends, bytes, audio_seconds }) => {
                 {
                     let mut st = self.lock();
                     st.encoded_audio_seconds += audio_seconds;
@@ -467,15 +478,8 @@ impl Shared {
         }
     }
 
-    /// The encode proper: parts into the data files as they come, then the commit. Returns the
-    /// part count, the part end offsets, the bytes written and the audio's length in seconds.
-    fn encode_into(
-        &self,
-        src: &SourceKey,
-        tmp: &Path,
-        enc: &Encode,
-        name: &str,
-    ) -> Result<(u64, Vec<Vec<u64>>, u64, f64), CacheError> {
+    /// The encode proper: parts into the data files as they come, then the commit.
+    fn encode_into(&self, src: &SourceKey, tmp: &Path, enc: &Encode, name: &str) -> Result<Encoded, CacheError> {
         let io = |e: std::io::Error| CacheError::Io(format!("{}: {e}", tmp.display()));
         std::fs::create_dir(tmp).map_err(io)?;
         let files = (0..self.ladder.len())
@@ -516,8 +520,12 @@ impl Shared {
         }
         let manifest = disk::Manifest::new(&src.fingerprint, &self.ladder, summary.duration.0, &ends);
         disk::commit(&self.root, tmp, name, &files, &manifest).map_err(io)?;
-        let bytes = sink.written.iter().sum();
-        Ok((summary.parts, ends, bytes, summary.duration.0 as f64 / f64::from(segmenter::SAMPLE_RATE)))
+        Ok(Encoded {
+            parts: summary.parts,
+            ends,
+            bytes: sink.written.iter().sum(),
+            audio_seconds: summary.duration.0 as f64 / f64::from(segmenter::SAMPLE_RATE),
+        })
     }
 
     /// Drops a track from the index (if `ends` is still its entry) and deletes its folder.
