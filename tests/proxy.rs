@@ -183,7 +183,7 @@ async fn fifty_listeners_through_nginx_cost_the_origin_one_fetch_per_file() {
     assert!(origin_parts <= parts.len() as u64, "the origin served {origin_parts} parts for {} distinct ones", parts.len());
     assert!(origin_segs <= segs.len() as u64, "the origin served {origin_segs} segments for {} distinct ones", segs.len());
     // Listeners parked on the same part share the origin's blocking answers (the cache lock
-    // ages every 25 ms), rather than each holding one at the origin.
+    // ages every 50 ms), rather than each holding one at the origin.
     let reloads = BLOCKING_RELOADS.load(Ordering::Relaxed);
     let origin_playlists = origin_count(&after, "/hls/{rendition}/live.m3u8") - origin_count(&before, "/hls/{rendition}/live.m3u8");
     let origin_blocking = origin_playlists.saturating_sub(PLAIN_RELOADS.load(Ordering::Relaxed));
