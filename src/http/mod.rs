@@ -64,10 +64,12 @@ async fn observe(State(metrics): State<Metrics>, req: Request, next: Next) -> Re
     let span = tracing::debug_span!("request", method = %req.method(), uri = %req.uri());
     let started = (!span.is_disabled()).then(std::time::Instant::now);
     let resp = next.run(req).instrument(span.clone()).await;
-    metrics.count_request(route.as_ref().map_or("static", MatchedPath::as_str), resp.status().as_u16());
+    let route = route.as_ref().map_or("static", MatchedPath::as_str);
+    metrics.count_request(route, resp.status().as_u16());
     let _entered = span.enter();
     if let Some(ErrorCause(cause)) = resp.extensions().get::<ErrorCause>() {
-        tracing::error!(status = %resp.status(), %cause, "request failed");
+        // The route rides on the event too: the span is off at the default level.
+        tracing::error!(status = %resp.status(), route, %cause, "request failed");
     }
     if let Some(started) = started {
         tracing::debug!(status = %resp.status(), latency_ms = started.elapsed().as_secs_f64() * 1000.0, "answered");

@@ -168,7 +168,7 @@ struct Actor {
 }
 
 impl Actor {
-    #[tracing::instrument(skip_all, fields(room = ROOM))]
+    #[tracing::instrument(name = "room", skip_all, fields(room = ROOM))]
     async fn run(mut self, mut requests: mpsc::Receiver<Request>) {
         let mut tick = tokio::time::interval(Duration::from_millis(TICK_MS));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -186,15 +186,19 @@ impl Actor {
                         }
                         Some(Request::Command(command, reply)) => (command, reply),
                     };
-                    let result = self.apply_before_its_part(command).await;
+                    let result = self.apply_before_its_part(&command).await;
                     let answer = match result {
                         Ok(()) => {
                             // The answer describes what is heard from the command's part on.
                             let at = self.timeline.changed_at_part;
+                            tracing::info!(?command, effective_at_ms = at * PART_MS, "command");
                             self.publish(at).await;
                             Ok((*self.state_tx.borrow().clone()).clone())
                         }
-                        Err(e) => Err(e),
+                        Err(e) => {
+                            tracing::info!(?command, error = %e, "command refused");
+                            Err(e)
+                        }
                     };
                     let _ = reply.send(answer);
                     if self.maintain().await {
@@ -227,7 +231,7 @@ impl Actor {
 
     /// Applies `command` from the first part still unpublished once it is worked out. A
     /// refused command changes nothing, not even a scheduled advance.
-    async fn apply_before_its_part(&mut self, command: Command) -> AppResult<()> {
+    async fn apply_before_its_part(&mut self, command: &Command) -> AppResult<()> {
         for _ in 0..COMMAND_ATTEMPTS {
             let before = self.timeline.clone();
             match self.apply(command.clone()).await {
