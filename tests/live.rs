@@ -16,13 +16,17 @@ fn now_ms() -> u64 {
 
 /// A server over three short tones, with every track pre-encoded.
 async fn tone_server(name: &str) -> (Server, Vec<i64>) {
+    tone_server_with(name, Options::default()).await
+}
+
+async fn tone_server_with(name: &str, opts: Options) -> (Server, Vec<i64>) {
     let dir = common::temp_dir(name);
     let music = dir.join("music");
     std::fs::create_dir_all(&music).unwrap();
     for (file, freq, secs) in [("1 low.flac", 330, 6), ("2 mid.mp3", 550, 4), ("3 high.ogg", 770, 5)] {
         common::ffmpeg(&["-f", "lavfi", "-i", &format!("sine=frequency={freq}:duration={secs}"), "-metadata", &format!("title=Tone {freq}"), music.join(file).to_str().unwrap()]);
     }
-    let s = Server::start_in(&dir, &music, Options::default());
+    let s = Server::start_in(&dir, &music, opts);
     s.wait_scan_idle().await;
     let page = s.get_json("/api/tracks?sort=filepath").await;
     let ids = page["items"].as_array().unwrap().iter().map(|t| t["id"].as_i64().unwrap()).collect();
@@ -366,6 +370,35 @@ async fn sigterm_tells_clients_and_exits_promptly() {
     assert!(started.elapsed() < Duration::from_secs(10), "exit took {:?}", started.elapsed());
     assert_eq!(next_of(&mut ws, "bye").await["reason"], "server shutting down");
     let _ = parked.await;
+}
+
+#[tokio::test]
+async fn json_logs_carry_request_and_room_spans() {
+    let log = common::temp_dir("json-log").join("stderr.log");
+    let env = [("LOG_FORMAT", "json"), ("LOG_LEVEL", "info,bardcast=debug")];
+    let opts = Options { extra_env: env.map(|(k, v)| (k.into(), v.into())).to_vec(), stderr: Some(log.clone()), ..Default::default() };
+    let (mut s, ids) = tone_server_with("json-log", opts).await;
+    command(&s, "play", json!({"trackId": ids[0]})).await;
+    s.get_json("/api/session").await;
+    assert_eq!(tokio::task::spawn_blocking(move || s.terminate()).await.unwrap().code(), Some(0));
+
+    let text = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<Value> = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON log line ({e}): {l}")))
+        .collect();
+    assert!(lines.iter().all(|l| l["timestamp"].is_string() && l["level"].is_string()), "{text}");
+    let message = |l: &Value, m: &str| l["fields"]["message"] == m;
+    let answered = lines.iter().find(|l| message(l, "answered") && l["span"]["uri"] == "/api/session");
+    let answered = answered.unwrap_or_else(|| panic!("no request span around /api/session: {text}"));
+    assert_eq!((&answered["span"]["name"], &answered["span"]["method"]), (&json!("request"), &json!("GET")));
+    assert!(answered["fields"]["latency_ms"].is_number(), "{answered}");
+    let command = lines.iter().find(|l| message(l, "command")).unwrap_or_else(|| panic!("no command logged: {text}"));
+    assert_eq!(command["span"]["name"], "room", "{command}");
+    assert!(command["fields"]["command"].as_str().unwrap().starts_with("Play"), "{command}");
+    assert!(command["fields"]["effective_at_ms"].is_u64(), "{command}");
+    assert!(lines.iter().any(|l| message(l, "stopped")), "SIGTERM ends with a last line: {text}");
 }
 
 #[tokio::test]

@@ -27,11 +27,13 @@ pub struct Options {
     pub gm_key: Option<String>,
     pub scan_on_startup: bool,
     pub extra_env: Vec<(String, String)>,
+    /// Where the server's log (stderr) goes; the test's own stderr when `None`.
+    pub stderr: Option<PathBuf>,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { gm_key: Some(GM_KEY.into()), scan_on_startup: true, extra_env: Vec::new() }
+        Options { gm_key: Some(GM_KEY.into()), scan_on_startup: true, extra_env: Vec::new(), stderr: None }
     }
 }
 
@@ -63,6 +65,9 @@ impl Server {
         }
         for (k, v) in &opts.extra_env {
             cmd.env(k, v);
+        }
+        if let Some(path) = &opts.stderr {
+            cmd.stderr(std::fs::File::create(path).expect("create the log file"));
         }
         let mut child = cmd.spawn().expect("start bardcast");
         let stdout = child.stdout.take().unwrap();
