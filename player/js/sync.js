@@ -11,11 +11,17 @@
  *    because a jumped clock looks exactly like a jumped media clock; if the
  *    clock did jump, the caller stops passing serverNow until re-measured.
  *  - acquisition: after the input (re)appears (Join, a stall, a seek), the
- *    first settled ~300 ms of samples decide: beyond acquireSeekMs, seek
- *    (at 3 % a 400 ms start-up error would take 13 s to nudge away; a seek
- *    while joining is not heard). Seeks land late by the time playback takes
- *    to restart, so the landing error of each seek is learned (seekBias) and
- *    taken off the next one. Once under acquireSeekMs the controller is locked.
+ *    first samples that agree with each other (the playhead is moving again:
+ *    right after a start or a seek it stands still while playback restarts)
+ *    decide at once: beyond acquireSeekMs, seek (at 3 % a 400 ms start-up
+ *    error would take 13 s to nudge away; a seek while joining is not heard).
+ *    Any error, however large, is seeked without the seekConfirmMs wait while
+ *    acquiring: nothing is locked that a clock glitch could throw away. Seeks
+ *    land late by the time playback takes to restart, so the landing error of
+ *    each seek is learned (seekBias) and taken off the next one. Once under
+ *    acquireSeekMs, or after maxAcquireSeeks seeks (counted until the next
+ *    lock, also across the gaps the seeks themselves cause), the controller
+ *    is locked. Join to lock is then about two seeks of ~300 ms each.
  *  - locked: average the error over about a second and, once it passes
  *    startMs, set playbackRate = 1 - clamp(k * error) ONCE; go back to 1.0
  *    when the error falls under stopMs or changes sign. Only if the error
@@ -51,10 +57,14 @@ export class SyncController {
    * @param {number} [opts.gainPerSecond=0.5] k: rate offset per second of error
    * @param {number} [opts.maxRateDelta=0.03] clamp of |playbackRate - 1|
    * @param {number} [opts.settleMs=300] samples ignored after a rate change (ms)
-   * @param {number} [opts.seekSettleMs=600] samples ignored after a seek (ms)
+   * @param {number} [opts.seekSettleMs=150] samples ignored after a seek (ms)
    * @param {number} [opts.acquireSeekMs=25] until locked, seek when the averaged error is beyond this (ms)
-   * @param {number} [opts.acquireSpanMs=300] samples must span this long (ms) before an acquisition decision
+   * @param {number} [opts.acquireSpanMs=80] agreeing samples must span this long (ms) before an acquisition decision
+   * @param {number} [opts.agreeMs=5] while acquiring, a sample that moved more than this (ms) from the one before
+   *   (the playhead is still restarting) starts the acquisition samples afresh
+   * @param {number} [opts.acquireWaitMs=1000] after this long (ms) without agreeing samples, decide on the mean anyway
    * @param {number} [opts.maxAcquireSeeks=4] acquisition seeks before falling back to rate nudges
+   * @param {number} [opts.seekBias=0] landing error of a seek (ms) learned in an earlier session on this device
    */
   constructor({
     seekThresholdMs = 500,
@@ -67,20 +77,27 @@ export class SyncController {
     gainPerSecond = 0.5,
     maxRateDelta = 0.03,
     settleMs = 300,
-    seekSettleMs = 600,
+    seekSettleMs = 150,
     acquireSeekMs = 25,
-    acquireSpanMs = 300,
+    acquireSpanMs = 80,
+    agreeMs = 5,
+    acquireWaitMs = 1000,
     maxAcquireSeeks = 4,
+    seekBias = 0,
   } = {}) {
     Object.assign(this, {
-      seekThresholdMs, seekConfirmMs, verifyEveryMs, windowMs, minSpanMs, startMs, stopMs,
-      gainPerSecond, maxRateDelta, settleMs, seekSettleMs, acquireSeekMs, acquireSpanMs, maxAcquireSeeks,
+      seekThresholdMs, seekConfirmMs, verifyEveryMs, windowMs, minSpanMs, startMs, stopMs, gainPerSecond,
+      maxRateDelta, settleMs, seekSettleMs, acquireSeekMs, acquireSpanMs, agreeMs, acquireWaitMs, maxAcquireSeeks,
     });
     /** False until the error has been brought under acquireSeekMs since the input (re)appeared. */
     this.locked = false;
     this.acquireSeeks = 0;
     /** Learned landing error of seeks (ms, positive = lands ahead), subtracted from the next seek target. */
-    this.seekBias = 0;
+    this.seekBias = seekBias;
+    /** Whether seekBias comes from a landing seen (here or, passed in, in an earlier session). */
+    this.biasLearned = seekBias !== 0;
+    /** Local ms of the first settled sample of the current acquisition, or null. */
+    this.acquireSince = null;
     this.pendingSeekCheck = false;
     /** Current playbackRate as last set by this controller. */
     this.rate = 1;
@@ -119,7 +136,7 @@ export class SyncController {
     const target = serverNow - delayMs;
     const rawError = playingPdt - target;
 
-    if (Math.abs(rawError) > this.seekThresholdMs) {
+    if (Math.abs(rawError) > this.seekThresholdMs && this.locked) {
       if (this.outlierSince === null) {
         this.outlierSince = now;
         if (now - this.lastVerifyAt >= this.verifyEveryMs) {
@@ -137,24 +154,11 @@ export class SyncController {
     this.outlierSince = null;
     if (now < this.settleUntil) return { error: this.error, rawError };
 
+    if (!this.locked) return this.acquire(now, target, rawError);
     this.window.push({ t: now, e: rawError });
     while (this.window.length && now - this.window[0].t > this.windowMs) this.window.shift();
     const error = this.projected(now);
     this.error = error;
-    if (!this.locked) {
-      if (now - this.window[0].t < this.acquireSpanMs) return { error, rawError };
-      if (this.pendingSeekCheck) {
-        // How far the last seek landed from its target: learn it for the next one.
-        this.pendingSeekCheck = false;
-        this.seekBias = Math.max(-300, Math.min(300, this.seekBias + error));
-      }
-      if (Math.abs(error) > this.acquireSeekMs && this.acquireSeeks < this.maxAcquireSeeks) {
-        this.acquireSeeks += 1;
-        this.stats.acquireSeeks += 1;
-        return this.seek(target, error, now);
-      }
-      this.locked = true;
-    }
     if (now - this.window[0].t < this.minSpanMs) return { error, rawError };
 
     if (this.rate === 1) {
@@ -173,6 +177,47 @@ export class SyncController {
       return { ...this.correct(error, now), error, rawError };
     }
     return { error, rawError };
+  }
+
+  /**
+   * One settled sample while not locked: collect samples that agree with each other,
+   * then seek or lock.
+   * @private
+   */
+  acquire(now, target, rawError) {
+    // A huge error might be the clock's: have it checked, but do not wait for the answer.
+    const verify = Math.abs(rawError) > this.seekThresholdMs && now - this.lastVerifyAt >= this.verifyEveryMs ? { verifyClock: true } : {};
+    if (verify.verifyClock) this.lastVerifyAt = now;
+    this.acquireSince ??= now;
+    const last = this.window.at(-1);
+    const patient = now - this.acquireSince < this.acquireWaitMs;
+    if (last && patient && Math.abs(rawError - last.e - (this.rate - 1) * (now - last.t)) > this.agreeMs) {
+      // Still moving relative to the clock: playback has not (re)started yet.
+      this.window = [];
+    }
+    this.window.push({ t: now, e: rawError });
+    while (this.window.length && now - this.window[0].t > this.windowMs) this.window.shift();
+    const error = this.projected(now);
+    this.error = error;
+    if (this.window.length < 2 || now - this.window[0].t < this.acquireSpanMs) return { error, rawError, ...verify };
+    if (this.pendingSeekCheck) {
+      // How far the last seek landed from its target: learn it for the next one. The first
+      // landing is taken whole; later ones are averaged in, so that one seek that had to wait
+      // for data (after a stall) does not throw the next one off.
+      this.pendingSeekCheck = false;
+      this.seekBias = Math.max(-300, Math.min(300, this.seekBias + (this.biasLearned ? 0.5 : 1) * error));
+      this.biasLearned = true;
+    }
+    if (Math.abs(error) > this.acquireSeekMs && this.acquireSeeks < this.maxAcquireSeeks) {
+      this.acquireSeeks += 1;
+      this.stats.acquireSeeks += 1;
+      return { ...this.seek(target, error, now), ...verify };
+    }
+    this.locked = true;
+    this.acquireSeeks = 0;
+    this.acquireSince = null;
+    // The rate control starts from these samples.
+    return { error, rawError, ...verify };
   }
 
   /**
@@ -204,6 +249,7 @@ export class SyncController {
    */
   seek(target, error, now) {
     this.stats.seeks += 1;
+    this.acquireSince = null;
     this.pendingSeekCheck = true;
     const action = { seekTo: target - this.seekBias, error, rawError: error };
     if (this.rate !== 1) Object.assign(action, this.setRate(1, now, this.seekSettleMs));
@@ -212,10 +258,15 @@ export class SyncController {
     return action;
   }
 
-  /** The next settled samples decide afresh whether a seek is needed (start-up, after a gap or a big jump). @private */
+  /**
+   * The next settled samples decide afresh whether a seek is needed (start-up, after a gap or
+   * a big jump). The acquisition seek count is kept until the next lock: a seek's own gap in
+   * the input must not reset it.
+   * @private
+   */
   unlock() {
     this.locked = false;
-    this.acquireSeeks = 0;
+    this.acquireSince = null;
   }
 
   /** @private */

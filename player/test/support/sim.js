@@ -33,10 +33,27 @@ export class FakeMedia {
     Object.assign(this, { pdt, drift: driftPpm * 1e-6, noiseMs, glitchMs, glitchForMs, random });
     this.rate = 1;
     this.glitchUntil = -Infinity;
+    this.seekingUntil = -Infinity;
+    this.frozenUntil = -Infinity;
   }
-  /** Advances real time by dt ms, ending at real time `now`. */
-  advance(dt) {
-    this.pdt += dt * this.rate * (1 + this.drift);
+  /** Advances real time by dt ms, ending at real time `now` (needed only with `seek`). */
+  advance(dt, now = Infinity) {
+    // While playback restarts after a seek the playhead stands still.
+    const moving = Math.min(dt, Math.max(0, now - this.frozenUntil));
+    this.pdt += moving * this.rate * (1 + this.drift);
+  }
+  /**
+   * A seek like Chromium's: `seeking` (no reading) for seekingMs, then the playhead
+   * stands still until restartMs after the seek (playback restarting), then plays.
+   */
+  seek(pdt, now, { seekingMs = 40, restartMs = 70 } = {}) {
+    this.pdt = pdt;
+    this.seekingUntil = now + seekingMs;
+    this.frozenUntil = now + restartMs;
+  }
+  /** Whether a seek is still in progress at real time `now` (the player reads nothing then). */
+  seeking(now) {
+    return now < this.seekingUntil;
   }
   setRate(rate, now) {
     this.rate = rate;
