@@ -5,9 +5,49 @@
  * native HLS, but then has no getStartDate() and cannot be synced), native
  * HLS with `getStartDate()` otherwise. A fatal hls.js error recreates the
  * hls.js instance with backoff; the sync controller then seeks back in place.
+ * A browser with neither (or native HLS without getStartDate()) still plays the
+ * stream natively, unsynced, and the page says so.
  */
 
 const SRC = "/hls/live.m3u8";
+
+/**
+ * How this browser can play the stream, from what it offers (pure):
+ *  - "hls": hls.js (MSE or ManagedMediaSource), synced through `playingDate`;
+ *  - "native": the browser's own HLS with `getStartDate()`, synced through it;
+ *  - "unsynced": the browser's own HLS without `getStartDate()` (Chromium answers "maybe"
+ *    to HLS but has no getStartDate): it plays, but its position cannot be known, so it
+ *    cannot be kept in sync with the table;
+ *  - "none": nothing that plays HLS.
+ * @param {{hlsSupported: boolean, nativeHls: boolean, startDate: boolean}} can
+ * @returns {"hls" | "native" | "unsynced" | "none"}
+ */
+export function playbackMode({ hlsSupported, nativeHls, startDate }) {
+  if (hlsSupported) return "hls";
+  if (!nativeHls) return "none";
+  return startDate ? "native" : "unsynced";
+}
+
+/**
+ * What to tell the listener when `audio.play()` rejects (pure). Only NotAllowedError is the
+ * browser blocking playback for want of a gesture: tapping Join again fixes it. AbortError
+ * means a load interrupted that play() (hls.js attaching, a recovery): the element plays
+ * by itself once data is there, so it is no trouble at all.
+ * @param {{name?: string} | null | undefined} err
+ * @returns {{message: string, retry: boolean} | null} null when there is nothing to say
+ */
+export function playRejection(err) {
+  switch (err?.name) {
+    case "AbortError":
+      return null;
+    case "NotAllowedError":
+      return { message: "Playback was blocked by the browser. Tap Join again.", retry: true };
+    case "NotSupportedError":
+      return { message: "This browser cannot play the stream. Try a current Chrome, Firefox or Safari.", retry: false };
+    default:
+      return { message: `Playback failed (${err?.name ?? "unknown error"}). Tap Join to try again.`, retry: true };
+  }
+}
 
 /**
  * Loads hls.js's ES module; resolves to the Hls class, or null when it cannot
@@ -29,8 +69,14 @@ export class LiveMedia {
    */
   constructor(audio, Hls, onTrouble) {
     this.audio = audio;
-    this.Hls = Hls && Hls.isSupported() ? Hls : null;
-    this.native = !this.Hls && audio.canPlayType("application/vnd.apple.mpegurl") !== "";
+    /** "hls" | "native" | "unsynced" | "none": see playbackMode. */
+    this.mode = playbackMode({
+      hlsSupported: Boolean(Hls?.isSupported()),
+      nativeHls: audio.canPlayType("application/vnd.apple.mpegurl") !== "",
+      startDate: typeof audio.getStartDate === "function",
+    });
+    this.Hls = this.mode === "hls" ? Hls : null;
+    this.native = this.mode === "native" || this.mode === "unsynced";
     this.onTrouble = onTrouble;
     this.hls = null;
     this.delaySeconds = 1;
@@ -47,7 +93,12 @@ export class LiveMedia {
 
   /** Whether this browser can play the stream at all. */
   get supported() {
-    return Boolean(this.Hls) || this.native;
+    return this.mode !== "none";
+  }
+
+  /** Whether the position being played can be known, so kept in sync with the table. */
+  get syncable() {
+    return this.mode === "hls" || this.mode === "native";
   }
 
   /**

@@ -6,7 +6,7 @@
 import { ClockOffset } from "./clock.js";
 import { SyncController } from "./sync.js";
 import { ControlClient, wsUrl } from "./control.js";
-import { LiveMedia, loadHls } from "./media.js";
+import { LiveMedia, loadHls, playRejection } from "./media.js";
 import { Volume } from "./volume.js";
 import { coverUrl } from "./api.js";
 import { deviceName, formatMs } from "./format.js";
@@ -18,10 +18,17 @@ const SYNC_TICK_MS = 100;
 const SYNC_DISPLAY_MS = 500;
 /** Playback delay D (ms) assumed until the server announces it. */
 const DEFAULT_DELAY_MS = 1000;
+/** Playing this long (ms) without a known position means this browser cannot be synced. */
+const NO_POSITION_MS = 10_000;
+/** Where the landing error of a seek, learned on this device, is kept between sessions. */
+const SEEK_BIAS_KEY = "bardcast.seekBias";
+const UNSYNCED_MESSAGE = "This browser cannot be kept in sync with the table: you hear the music, "
+  + "but not necessarily at the same moment as the others. A current Chrome, Firefox or Safari can.";
 
 const ui = {
   connection: $("#connection"),
   banner: $("#banner"),
+  notice: $("#notice"),
   cover: /** @type {HTMLImageElement} */ ($("#cover")),
   coverPlaceholder: $("#cover-placeholder"),
   title: $("#title"),
@@ -37,13 +44,21 @@ const audio = /** @type {HTMLAudioElement} */ ($("#audio"));
 const now = () => performance.timeOrigin + performance.now();
 const device = deviceName(navigator.userAgent, navigator.maxTouchPoints);
 const clock = new ClockOffset();
-const sync = new SyncController();
+const sync = new SyncController({ seekBias: storedSeekBias() });
+let savedSeekBias = sync.seekBias;
 const volume = new Volume(audio);
 let media = null;
 /** Latest session state from the server, or null. */
 let session = null;
 let joined = false;
 let lastTrackId = null;
+/** Local ms since when the audio has played without a known position, or null. */
+let positionUnknownSince = null;
+/**
+ * What the banner says, by source; it shows the first that is set. Playback trouble
+ * clears once the audio plays; connection trouble once the socket is back.
+ */
+const trouble = { connection: null, playback: null, server: null };
 
 const control = new ControlClient({
   url: wsUrl(location),
@@ -53,7 +68,7 @@ const control = new ControlClient({
   hello: () => ({ role: "listener", device }),
   onState: showState,
   onMessage: (msg) => {
-    if (msg.type === "error") showBanner(msg.message ?? msg.code);
+    if (msg.type === "error") showTrouble("server", msg.message ?? msg.code);
   },
   onStatus: showConnection,
   report: () => ({
@@ -79,7 +94,29 @@ window.bardcast = {
   get playbackRate() { return audio.playbackRate; },
   /** Sync controller counters: {rateChanges, seeks, acquireSeeks}. */
   get syncStats() { return { ...sync.stats }; },
+  /** How the stream plays: "hls" | "native" | "unsynced" | "none" (null while loading). */
+  get mode() { return media?.mode ?? null; },
 };
+
+function storedSeekBias() {
+  try {
+    const value = Number(localStorage.getItem(SEEK_BIAS_KEY));
+    return Number.isFinite(value) && Math.abs(value) <= 300 ? value : 0;
+  } catch {
+    return 0; // storage disabled
+  }
+}
+
+/** Keeps the learned landing error of seeks for the next session (it is this device's). */
+function saveSeekBias() {
+  if (!sync.locked || Math.abs(sync.seekBias - savedSeekBias) < 1) return;
+  savedSeekBias = sync.seekBias;
+  try {
+    localStorage.setItem(SEEK_BIAS_KEY, String(Math.round(sync.seekBias)));
+  } catch {
+    // storage disabled: learned again next time
+  }
+}
 
 /** What this listener is doing, as reported to the server. */
 function playState() {
@@ -97,12 +134,21 @@ function join() {
   // Everything up to play() runs inside the click: iOS needs the gesture.
   volume.unlock();
   if (!media.supported) {
-    showBanner("This browser cannot play the stream. Try a current Chrome, Firefox or Safari.");
+    showTrouble("playback", "This browser cannot play the stream. Try a current Chrome, Firefox or Safari.");
     return;
   }
   if (!joined) media.start(delayMs() / 1000);
+  if (!media.syncable) showNotice(UNSYNCED_MESSAGE);
   joined = true;
-  audio.play().catch((err) => showBanner(`Playback was blocked (${err.name}). Tap Join again.`));
+  audio.play().then(() => showTrouble("playback", null), (err) => {
+    const said = playRejection(err);
+    if (!said) return; // a load interrupted play(): the element plays once data is there
+    showTrouble("playback", said.message);
+    if (said.retry && audio.paused) {
+      ui.join.hidden = false;
+      ui.join.textContent = "Join the table";
+    }
+  });
   ui.join.hidden = true;
 }
 
@@ -112,10 +158,22 @@ function tick() {
   const pdt = playing ? media.playingPdt() : null;
   const serverNow = clock.ready ? clock.serverNow(local) : null;
   const action = sync.update({ now: local, playingPdt: pdt, serverNow, delayMs: delayMs(), uncertaintyMs: clock.uncertainty() });
+  watchPosition(playing, pdt, local);
+  saveSeekBias();
   if (action.verifyClock) control.measure();
   if (action.seekTo !== undefined && pdt !== null) media.seekBy((action.seekTo - pdt) / 1000);
   if (action.playbackRate !== undefined) audio.playbackRate = action.playbackRate;
   showSync(action.error);
+}
+
+/** Audio that plays on and on without a known position cannot be synced: say so, once. */
+function watchPosition(playing, pdt, local) {
+  if (!playing || pdt !== null) {
+    positionUnknownSince = null;
+    return;
+  }
+  positionUnknownSince ??= local;
+  if (local - positionUnknownSince >= NO_POSITION_MS) showNotice(UNSYNCED_MESSAGE);
 }
 
 function showState(state) {
@@ -157,11 +215,11 @@ function showConnection(status) {
   ui.connection.textContent = CONNECTION_LABELS[status] ?? status;
   ui.connection.dataset.state = status;
   if (status === "open") {
-    showBanner(null);
+    showTrouble("connection", null);
     // Back after a loss: if the audio got stuck meanwhile, reload the stream.
     if (joined && playState() === "stalled") media.recover();
   } else if (status === "reconnecting") {
-    showBanner("Server unreachable — reconnecting by itself. The music resumes in sync when it is back.");
+    showTrouble("connection", "Server unreachable — reconnecting by itself. The music resumes in sync when it is back.");
   }
 }
 
@@ -172,17 +230,31 @@ function showSync(error) {
   if (t - syncShownAt < SYNC_DISPLAY_MS) return;
   syncShownAt = t;
   const known = joined && error !== null;
-  const text = known ? formatMs(error) : joined ? "measuring…" : "–";
+  const unsynced = joined && !ui.notice.hidden;
+  const text = known ? formatMs(error) : unsynced ? "not synced" : joined ? "measuring…" : "–";
   const size = Math.abs(error ?? 0);
   const quality = !known ? "unknown" : size < 10 ? "good" : size < 50 ? "fair" : "poor";
   if (ui.sync.textContent !== text) ui.sync.textContent = text;
   if (ui.sync.dataset.quality !== quality) ui.sync.dataset.quality = quality;
 }
 
-/** @param {string | null} message */
-function showBanner(message) {
-  ui.banner.hidden = !message;
-  ui.banner.textContent = message ?? "";
+/**
+ * Sets or clears (null) the trouble from one source and shows the banner.
+ * @param {"connection" | "playback" | "server"} source
+ * @param {string | null} message
+ */
+function showTrouble(source, message) {
+  trouble[source] = message;
+  const shown = trouble.connection ?? trouble.playback ?? trouble.server;
+  ui.banner.hidden = !shown;
+  ui.banner.textContent = shown ?? "";
+}
+
+/** A lasting fact about this browser (it cannot be synced), apart from passing trouble. */
+function showNotice(message) {
+  if (ui.notice.textContent === message && !ui.notice.hidden) return;
+  ui.notice.textContent = message;
+  ui.notice.hidden = false;
 }
 
 ui.volume.value = String(volume.personal);
@@ -199,6 +271,12 @@ audio.addEventListener("pause", () => {
   ui.join.textContent = "Resume";
 });
 audio.addEventListener("play", () => { ui.join.hidden = true; });
+audio.addEventListener("playing", () => {
+  // The audio runs: whatever went wrong on the way (a blocked play(), a stream retry, a
+  // server error message) is over. Connection trouble stays until the socket is back.
+  showTrouble("playback", null);
+  showTrouble("server", null);
+});
 window.addEventListener("online", () => control.retryNow());
 document.addEventListener("visibilitychange", () => {
   if (document.visibilityState !== "visible") return;
@@ -208,7 +286,7 @@ document.addEventListener("visibilitychange", () => {
 
 ui.join.disabled = true;
 ui.join.textContent = "Loading…";
-media = new LiveMedia(audio, await loadHls(), showBanner);
+media = new LiveMedia(audio, await loadHls(), (message) => showTrouble("playback", message));
 ui.join.disabled = false;
 ui.join.textContent = "Join the table";
 control.start();
