@@ -1,6 +1,8 @@
 // Load harness (not a test): N listeners (default 20) on one real server for
 // about a minute while the GM changes things over REST every few seconds.
 // Prints
+//  - lock-in: per listener, ms from its Join click to within 50 ms of
+//    Date.now() − D (held 1 s), from the listener's own readings; median and max;
 //  - the spread between listeners: per sample, max − min over listeners of
 //    (playing PDT − (Date.now() − D)), i.e. how far apart they play;
 //  - each listener's |error| against Date.now() − D;
@@ -21,11 +23,17 @@
 //
 //   cd player && node e2e/harness20.mjs [listeners=20] [seconds=60]
 import { cpus, loadavg } from "node:os";
-import { api, command, errorOf, launch, percentile, sleep, startSampling, startServer, takeSamples, until, waitInSync } from "./lib.mjs";
+import {
+  api, command, errorOf, launch, lockIn, percentile, sleep, startSampling, startServer, stopSampling, takeSamples, until, waitInSync,
+} from "./lib.mjs";
 
 const LISTENERS = Number(process.argv[2] ?? 20);
 const SECONDS = Number(process.argv[3] ?? 60);
 const SAMPLE_EVERY_MS = 250;
+/** Readings while joining, for the lock-in times (ms). */
+const LOCK_SAMPLE_EVERY_MS = 50;
+const LOCK_TOLERANCE_MS = 50;
+const LOCK_HOLD_MS = 1000;
 const COMMAND_EVERY_MS = 7000;
 const SITE = "bardcast.test";
 
@@ -64,10 +72,13 @@ try {
     const found = origins.map((o) => page.frames().find((f) => f.url().startsWith(o)));
     return found.every(Boolean) && found;
   }, 30_000, "listener frames");
+  const joinedAt = [];
   for (const frame of frames) {
     const join = frame.getByTestId("join-button");
     await join.waitFor({ state: "visible" });
     await frame.waitForFunction(() => !document.querySelector("[data-testid=join-button]").disabled);
+    await startSampling(frame, LOCK_SAMPLE_EVERY_MS);
+    joinedAt.push(Date.now());
     await join.click();
   }
   console.log(`${LISTENERS} listeners joined in ${Date.now() - t0} ms; D = ${D} ms`);
@@ -80,6 +91,12 @@ try {
   } catch (err) {
     console.log(`warning: ${err.message}; measuring anyway`);
   }
+  const joinReadings = await Promise.all(frames.map((f) => stopSampling(f).catch(() => [])));
+  const lockMs = frames.map((_, i) => lockIn(joinReadings[i], joinedAt[i], D, LOCK_TOLERANCE_MS, LOCK_HOLD_MS));
+  const locked = lockMs.filter((ms) => ms !== null);
+  console.log(`lock-in, Join to within ${LOCK_TOLERANCE_MS} ms (held ${LOCK_HOLD_MS / 1000} s): `
+    + `median ${percentile(locked, 0.5)?.toFixed(0)} ms, max ${locked.length ? Math.max(...locked).toFixed(0) : "–"} ms, `
+    + `never: ${lockMs.length - locked.length}; per listener [${lockMs.map((ms) => (ms === null ? "–" : ms.toFixed(0))).join(" ")}] ms`);
 
   // Each listener reads its own playhead every SAMPLE_EVERY_MS (at the same wall-clock
   // instants); the readings are collected at the end, so measuring costs the shared

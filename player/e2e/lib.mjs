@@ -99,10 +99,12 @@ export function launch(extraArgs = []) {
 
 /**
  * Opens the listener page in a fresh context (with `initScript` run before the page's own) and clicks Join.
- * Page errors are collected in `page.errors`.
+ * Page errors are collected in `page.errors`. With `sampleEveryMs` the page reads its own
+ * playhead from before the click (see startSampling), for `lockIn`. `joinedAt` is Date.now()
+ * right before the click.
  * @param {import("playwright-core").Browser} browser
  */
-export async function openListener(browser, base, { viewport = { width: 390, height: 844 }, initScript } = {}) {
+export async function openListener(browser, base, { viewport = { width: 390, height: 844 }, initScript, sampleEveryMs } = {}) {
   const context = await browser.newContext({ viewport });
   if (initScript) await context.addInitScript(initScript);
   const page = await context.newPage();
@@ -112,8 +114,31 @@ export async function openListener(browser, base, { viewport = { width: 390, hei
   const join = page.getByTestId("join-button");
   await join.waitFor({ state: "visible" });
   await page.waitForFunction(() => !document.querySelector("[data-testid=join-button]").disabled);
+  if (sampleEveryMs) await startSampling(page, sampleEveryMs);
+  const joinedAt = Date.now();
   await join.click();
-  return { context, page };
+  return { context, page, joinedAt };
+}
+
+/**
+ * Lock-in of one listener from its own readings (startSampling, takeSamples): ms from
+ * `joinedAt` (Date.now()) to the first reading after which its error against Date.now() − D
+ * stays within `tolMs` for at least `holdMs` (until the last reading if that is sooner but
+ * still ≥ holdMs after). null when that never happened.
+ * @param {{now: number, pdt: number | null}[]} readings oldest first
+ */
+export function lockIn(readings, joinedAt, delayMs, tolMs, holdMs) {
+  let since = null;
+  for (const r of readings) {
+    if (r.now < joinedAt) continue;
+    const e = errorOf(r, delayMs);
+    if (e === null || Math.abs(e) > tolMs) since = null;
+    else {
+      since ??= r.now;
+      if (r.now - since >= holdMs) return since - joinedAt;
+    }
+  }
+  return null;
 }
 
 /**
@@ -157,7 +182,9 @@ export async function startSampling(page, everyMs) {
   await page.evaluate(`window.__readPlayhead = ${readPlayhead}`);
   await page.evaluate((everyMs) => {
     window.__samples = [];
+    window.__stopSampling = false;
     const tick = () => {
+      if (window.__stopSampling) return;
       // With the listener page's own view, for diagnosis.
       const own = window.bardcast ? { own: window.bardcast.syncError, rate: window.bardcast.playbackRate, state: window.bardcast.state } : {};
       window.__samples.push({ ...window.__readPlayhead(), ...own });
@@ -170,6 +197,14 @@ export async function startSampling(page, everyMs) {
 /** The readings kept since the last call, oldest first. */
 export function takeSamples(page) {
   return page.evaluate(() => window.__samples.splice(0));
+}
+
+/** Stops startSampling's readings; returns the ones not taken yet. */
+export function stopSampling(page) {
+  return page.evaluate(() => {
+    window.__stopSampling = true;
+    return window.__samples.splice(0);
+  });
 }
 
 /** Error (ms) of one probe against the target Date.now() − D; null when not playing. */
