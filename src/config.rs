@@ -83,6 +83,9 @@ pub struct ServeConfig {
     /// Folder with the player's pages and scripts.
     #[arg(long, env = "PLAYER_DIR", default_value = "./player")]
     pub player_dir: PathBuf,
+    /// Seed of the room's shuffle order, so a test can replay a shuffle (random when unset).
+    #[arg(long, hide = true)]
+    pub shuffle_seed: Option<u64>,
     /// Write a few short synthesized tracks into the data folder and use them as the library.
     #[arg(long, env = "DEMO", default_value_t = false)]
     pub demo: bool,

@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 use tokio::sync::watch;
 
 use crate::clock::{unix_ms, Clock};
-use crate::error::AppError;
+use crate::http::AppError;
 use crate::library::Library;
 use crate::room::RoomHandle;
 
@@ -119,7 +119,7 @@ pub struct Context {
     pub library: Library,
     pub listeners: Listeners,
     pub clock: Arc<dyn Clock>,
-    pub gm_key: Arc<str>,
+    pub gm_key: crate::gm_key::GmKey,
     pub metrics: crate::metrics::Metrics,
     pub shutdown: tokio_util::sync::CancellationToken,
 }
@@ -171,7 +171,7 @@ async fn send(socket: &mut WebSocket, v: &Value) -> bool {
 
 /// Serves one socket until it closes.
 #[tracing::instrument(skip_all, fields(client))]
-pub async fn run(mut socket: WebSocket, ctx: Context) {
+pub async fn run(mut socket: WebSocket, ctx: Context, peer: Option<std::net::IpAddr>) {
     let id = ctx.listeners.add();
     tracing::Span::current().record("client", id.as_str());
     let welcome = json!({
@@ -179,12 +179,12 @@ pub async fn run(mut socket: WebSocket, ctx: Context) {
         "serverTime": now_ms_f64(ctx.clock.as_ref()),
     });
     if send(&mut socket, &welcome).await {
-        serve(&mut socket, &ctx, &id).await;
+        serve(&mut socket, &ctx, &id, peer).await;
     }
     ctx.listeners.remove(&id);
 }
 
-async fn serve(socket: &mut WebSocket, ctx: &Context, id: &str) {
+async fn serve(socket: &mut WebSocket, ctx: &Context, id: &str, peer: Option<std::net::IpAddr>) {
     let mut gm = false;
     let mut events = ctx.room.subscribe();
     let mut listeners_changed = ctx.listeners.changed.subscribe();
@@ -231,7 +231,7 @@ async fn serve(socket: &mut WebSocket, ctx: &Context, id: &str) {
                 let received = now_ms_f64(ctx.clock.as_ref());
                 let reply = match serde_json::from_str::<ClientMessage>(text.as_str()) {
                     Err(e) => Some(error("bad_message", &format!("malformed message: {e}"), None)),
-                    Ok(msg) => handle(msg, ctx, id, &mut gm, received).await,
+                    Ok(msg) => handle(msg, ctx, id, peer, &mut gm, received).await,
                 };
                 if let Some(r) = reply {
                     if !send(socket, &r).await { return }
@@ -284,15 +284,24 @@ async fn serve(socket: &mut WebSocket, ctx: &Context, id: &str) {
     }
 }
 
-async fn handle(msg: ClientMessage, ctx: &Context, id: &str, gm: &mut bool, received: f64) -> Option<Value> {
+async fn handle(
+    msg: ClientMessage,
+    ctx: &Context,
+    id: &str,
+    peer: Option<std::net::IpAddr>,
+    gm: &mut bool,
+    received: f64,
+) -> Option<Value> {
     match msg {
         ClientMessage::Hello { role, key, device } => {
             let wants_gm = role.as_deref() == Some("gm");
             let mut refusal = None;
             if wants_gm {
                 match key.as_deref().map(str::trim).filter(|k| !k.is_empty()) {
-                    Some(k) if crate::http::key_matches(k, &ctx.gm_key) => *gm = true,
-                    Some(_) => refusal = Some(error("forbidden", "the GM key is wrong", None)),
+                    Some(k) => match crate::http::check_gm_key(&ctx.gm_key, &ctx.metrics, k, peer) {
+                        Ok(()) => *gm = true,
+                        Err(e) => refusal = Some(error(e.status_and_code().1, &e.to_string(), None)),
+                    },
                     None => refusal = Some(error("unauthorized", "a GM hello needs the GM key", None)),
                 }
             }
@@ -314,16 +323,15 @@ async fn handle(msg: ClientMessage, ctx: &Context, id: &str, gm: &mut bool, rece
             if !*gm {
                 return Some(error("forbidden", "only the GM can control the room", cmd_id));
             }
-            let body = serde_json::to_vec(&fields).unwrap_or_default();
-            let result = match crate::room::parse_command(&command, &body) {
+            let result = match crate::room::command::command_from_fields(&command, fields) {
                 Ok(c) => ctx.room.command(c).await,
                 Err(e) => Err(e),
             };
             Some(match result {
                 Ok(state) => json!({"type": "reply", "id": cmd_id, "ok": true, "state": state}),
                 Err(e) => {
-                    let (_, code) = AppError::status_and_code(&e);
-                    error(code, &e.to_string(), cmd_id)
+                    let e = AppError::from(e);
+                    error(e.status_and_code().1, &e.to_string(), cmd_id)
                 }
             })
         }

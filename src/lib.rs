@@ -7,7 +7,7 @@ pub mod cache;
 pub mod clock;
 pub mod config;
 pub mod control;
-pub mod error;
+pub mod gm_key;
 pub mod http;
 pub mod ids;
 pub mod library;
@@ -27,7 +27,7 @@ use config::ServeConfig;
 use cache::SegmentCache;
 use library::Library;
 use room::live::LiveParts;
-use room::RoomHandle;
+use room::{RoomHandle, RoomOptions};
 use state::{AppState, GmKey, Handles, PlayerDir};
 
 /// Settings key under which a generated GM key is kept.
@@ -63,10 +63,11 @@ impl App {
             config.cache_concurrency.map_or_else(cache::default_prepare_concurrency, usize::from),
         )?;
         let live = LiveParts::new(cache.clone(), library.music_dir().to_path_buf());
-        let room = RoomHandle::start(library.clone(), cache.clone(), clock.clone(), config.playback_delay_ms).await?;
+        let options = RoomOptions { playback_delay_ms: config.playback_delay_ms, shuffle_seed: config.shuffle_seed };
+        let room = RoomHandle::start(library.clone(), cache.clone(), clock.clone(), options).await?;
         let state = AppState::new(Handles {
             library,
-            gm_key: GmKey(gm_key.into()),
+            gm_key: GmKey::new(gm_key),
             player_dir: PlayerDir(config.player_dir.clone()),
             clock,
             cache,
@@ -102,7 +103,9 @@ impl App {
         });
         // A make-service shares one finished router; serving the `Router` itself would copy
         // the whole route table into every connection (about 1 KiB per route each).
-        let graceful = axum::serve(listener, app.into_make_service()).with_graceful_shutdown(async move {
+        // Connect info gives the GM key guard each client's address.
+        let service = app.into_make_service_with_connect_info::<SocketAddr>();
+        let graceful = axum::serve(listener, service).with_graceful_shutdown(async move {
             shutdown.await;
             // Control sockets say goodbye and close; parked playlist requests answer.
             signalled.cancel();
@@ -126,6 +129,13 @@ impl App {
 /// The configured key, or the one kept in the database, or a new one (kept for next time).
 fn resolve_gm_key(library: &Library, configured: Option<&str>) -> Result<String, String> {
     if let Some(k) = configured.map(str::trim).filter(|k| !k.is_empty()) {
+        if k.chars().count() < gm_key::MIN_KEY_CHARS {
+            tracing::warn!(
+                "GM_KEY is {} characters long; use at least {} (unset it and bardcast generates a strong one)",
+                k.chars().count(),
+                gm_key::MIN_KEY_CHARS
+            );
+        }
         return Ok(k.to_owned());
     }
     library

@@ -62,7 +62,7 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     let host = if app.addr.ip().is_unspecified() { "localhost".to_owned() } else { app.addr.ip().to_string() };
     println!("bardcast listening on http://{}", app.addr);
     println!("Listeners join at  http://{host}:{port}/");
-    println!("GM dashboard:      http://{host}:{port}/gm?key={}", app.state.gm_key.0);
+    println!("GM dashboard:      http://{host}:{port}/gm?key={}", app.state.gm_key.expose());
     app.serve(shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(())

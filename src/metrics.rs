@@ -1,14 +1,10 @@
-//! Prometheus metrics (`GET /metrics`): counters kept in memory, gauges read at scrape time.
+//! Prometheus counters kept in memory; `http` serves them at `GET /metrics` with the gauges
+//! it reads at scrape time.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
-
-use axum::extract::State;
-use axum::response::{IntoResponse, Response};
-
-use crate::state::AppState;
 
 /// Upper bounds (ms) of the reported sync error histogram buckets.
 const SYNC_BUCKETS_MS: [f64; 11] = [1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 5000.0];
@@ -30,6 +26,10 @@ struct Inner {
     sync_count: AtomicU64,
     /// Sum of |sync error| in µs (integer, so it can be atomic).
     sync_sum_us: AtomicU64,
+    /// Wrong GM keys refused after being checked.
+    gm_key_wrong: AtomicU64,
+    /// GM keys refused unchecked, from an address that sent too many wrong ones.
+    gm_key_throttled: AtomicU64,
 }
 
 impl Metrics {
@@ -52,6 +52,12 @@ impl Metrics {
         }
         self.inner.sync_count.fetch_add(1, Ordering::Relaxed);
         self.inner.sync_sum_us.fetch_add((ms * 1000.0) as u64, Ordering::Relaxed);
+    }
+
+    /// Counts one refused GM key: `throttled` when refused unchecked.
+    pub fn count_gm_key_refusal(&self, throttled: bool) {
+        let c = if throttled { &self.inner.gm_key_throttled } else { &self.inner.gm_key_wrong };
+        c.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Counts one answered request by its route template and status.
@@ -77,70 +83,33 @@ impl Metrics {
             })
             .collect()
     }
+
+    /// Writes every counter in Prometheus text format.
+    pub fn write(&self, out: &mut String) {
+        let m = &self.inner;
+        header(out, "bardcast_http_requests_total", "counter", "HTTP requests by route and status.");
+        for ((route, status), n) in self.requests() {
+            let _ = writeln!(out, "bardcast_http_requests_total{{route=\"{route}\",status=\"{status}\"}} {n}");
+        }
+        header(out, "bardcast_live_parts_served_total", "counter", "Live parts served.");
+        let _ = writeln!(out, "bardcast_live_parts_served_total {}", m.parts_served.load(Ordering::Relaxed));
+        header(out, "bardcast_live_segments_served_total", "counter", "Live segments served.");
+        let _ = writeln!(out, "bardcast_live_segments_served_total {}", m.segments_served.load(Ordering::Relaxed));
+        header(out, "bardcast_sync_error_ms", "histogram", "Listeners' reported |sync error| in ms.");
+        for (i, bound) in SYNC_BUCKETS_MS.iter().enumerate() {
+            let _ = writeln!(out, "bardcast_sync_error_ms_bucket{{le=\"{bound}\"}} {}", m.sync_buckets[i].load(Ordering::Relaxed));
+        }
+        let count = m.sync_count.load(Ordering::Relaxed);
+        let _ = writeln!(out, "bardcast_sync_error_ms_bucket{{le=\"+Inf\"}} {count}");
+        let _ = writeln!(out, "bardcast_sync_error_ms_sum {}", m.sync_sum_us.load(Ordering::Relaxed) as f64 / 1000.0);
+        let _ = writeln!(out, "bardcast_sync_error_ms_count {count}");
+        header(out, "bardcast_gm_key_refusals_total", "counter", "GM keys refused: wrong, or unchecked from an address guessing.");
+        let _ = writeln!(out, "bardcast_gm_key_refusals_total{{reason=\"wrong\"}} {}", m.gm_key_wrong.load(Ordering::Relaxed));
+        let _ = writeln!(out, "bardcast_gm_key_refusals_total{{reason=\"throttled\"}} {}", m.gm_key_throttled.load(Ordering::Relaxed));
+    }
 }
 
-fn header(out: &mut String, name: &str, kind: &str, help: &str) {
+/// Writes the `# HELP` and `# TYPE` lines of one metric.
+pub fn header(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-}
-
-/// `GET /metrics`.
-pub async fn render(State(state): State<AppState>) -> Response {
-    let m = &state.metrics.inner;
-    let mut out = String::new();
-    header(&mut out, "bardcast_build_info", "gauge", "Version of the running server.");
-    let _ = writeln!(out, "bardcast_build_info{{version=\"{}\"}} 1", env!("CARGO_PKG_VERSION"));
-    header(&mut out, "bardcast_listeners_connected", "gauge", "Listener pages connected to the control socket.");
-    let _ = writeln!(out, "bardcast_listeners_connected {}", state.listeners.count());
-    header(&mut out, "bardcast_http_requests_total", "counter", "HTTP requests by route and status.");
-    for ((route, status), n) in state.metrics.requests() {
-        let _ = writeln!(out, "bardcast_http_requests_total{{route=\"{route}\",status=\"{status}\"}} {n}");
-    }
-    header(&mut out, "bardcast_live_parts_served_total", "counter", "Live parts served.");
-    let _ = writeln!(out, "bardcast_live_parts_served_total {}", m.parts_served.load(Ordering::Relaxed));
-    header(&mut out, "bardcast_live_segments_served_total", "counter", "Live segments served.");
-    let _ = writeln!(out, "bardcast_live_segments_served_total {}", m.segments_served.load(Ordering::Relaxed));
-    header(&mut out, "bardcast_sync_error_ms", "histogram", "Listeners' reported |sync error| in ms.");
-    for (i, bound) in SYNC_BUCKETS_MS.iter().enumerate() {
-        let _ = writeln!(out, "bardcast_sync_error_ms_bucket{{le=\"{bound}\"}} {}", m.sync_buckets[i].load(Ordering::Relaxed));
-    }
-    let count = m.sync_count.load(Ordering::Relaxed);
-    let _ = writeln!(out, "bardcast_sync_error_ms_bucket{{le=\"+Inf\"}} {count}");
-    let _ = writeln!(out, "bardcast_sync_error_ms_sum {}", m.sync_sum_us.load(Ordering::Relaxed) as f64 / 1000.0);
-    let _ = writeln!(out, "bardcast_sync_error_ms_count {count}");
-
-    let cache = state.cache.status();
-    for (name, kind, help, value) in [
-        ("bardcast_cache_bytes", "gauge", "Bytes in the segment cache.", cache.bytes_used),
-        ("bardcast_cache_max_bytes", "gauge", "Size cap of the segment cache.", cache.max_bytes),
-        ("bardcast_cache_tracks", "gauge", "Complete tracks in the segment cache.", cache.cached_tracks),
-        ("bardcast_cache_encodes_running", "gauge", "Encodes running now.", cache.encodes_running),
-        ("bardcast_cache_encodes_started_total", "counter", "Encodes started since start.", cache.encodes_started),
-        ("bardcast_cache_hits_total", "counter", "Part reads answered from a complete cached track.", cache.hits),
-        ("bardcast_cache_misses_total", "counter", "Part reads that waited on an encode.", cache.misses),
-        ("bardcast_cache_evictions_total", "counter", "Tracks evicted to stay under the size cap.", cache.evictions),
-    ] {
-        header(&mut out, name, kind, help);
-        let _ = writeln!(out, "{name} {value}");
-    }
-    // Encode throughput (× realtime) = rate(encoded audio) / rate(encode time).
-    for (name, help, value) in [
-        ("bardcast_cache_encoded_audio_seconds_total", "Seconds of audio encoded by finished encodes.", cache.encoded_audio_seconds),
-        ("bardcast_cache_encode_seconds_total", "Wall-clock seconds those encodes took.", cache.encode_seconds),
-    ] {
-        header(&mut out, name, "counter", help);
-        let _ = writeln!(out, "{name} {value}");
-    }
-    let scan = state.library.scan_status().borrow().clone();
-    for (name, help, value) in [
-        ("bardcast_scan_files_seen", "Audio files found by the last scan.", scan.seen),
-        ("bardcast_scan_added", "Tracks added by the last scan.", scan.added),
-        ("bardcast_scan_updated", "Tracks updated by the last scan.", scan.updated),
-        ("bardcast_scan_missing", "Tracks found missing by the last scan.", scan.missing),
-        ("bardcast_scan_errors", "Files the last scan could not read.", scan.errors),
-        ("bardcast_scan_running", "1 while a scan runs.", u64::from(scan.state == "scanning")),
-    ] {
-        header(&mut out, name, "gauge", help);
-        let _ = writeln!(out, "{name} {value}");
-    }
-    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
 }

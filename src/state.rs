@@ -8,14 +8,11 @@ use axum::extract::FromRef;
 use crate::cache::SegmentCache;
 use crate::clock::Clock;
 use crate::control::Listeners;
+pub use crate::gm_key::GmKey;
 use crate::library::Library;
 use crate::metrics::Metrics;
 use crate::room::live::LiveParts;
 use crate::room::RoomHandle;
-
-/// The GM key that guards every mutating endpoint.
-#[derive(Clone)]
-pub struct GmKey(pub Arc<str>);
 
 /// Where the player's static files are.
 #[derive(Clone)]

@@ -2,7 +2,6 @@
 //!
 //! Only a track id comes from the request; the path is looked up in the database.
 
-use std::os::unix::ffi::OsStrExt;
 use std::time::{Duration, UNIX_EPOCH};
 
 use axum::body::Body;
@@ -13,7 +12,7 @@ use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio_util::io::ReaderStream;
 
 use super::library::ApiPath;
-use crate::error::{AppError, AppResult};
+use super::error::{AppError, AppResult};
 use crate::ids::TrackId;
 use crate::library::Library;
 
@@ -26,7 +25,7 @@ pub async fn serve_track(
     if source.missing {
         return Err(AppError::NotFound("track file"));
     }
-    let path = lib.music_dir().join(std::ffi::OsStr::from_bytes(&source.relpath));
+    let path = lib.path_of(&source.relpath);
     let mut file = tokio::fs::File::open(&path).await.map_err(|_| AppError::NotFound("track file"))?;
     let meta = file.metadata().await.map_err(AppError::internal)?;
     let size = meta.len();

@@ -1,7 +1,5 @@
 //! REST endpoints of the segment cache: background pre-segmenting and its progress.
 
-use std::ffi::OsStr;
-use std::os::unix::ffi::OsStrExt;
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -12,7 +10,7 @@ use serde::Deserialize;
 
 use super::{ApiJson, Gm};
 use crate::cache::{CacheError, CacheStatus, SegmentCache, SourceKey};
-use crate::error::{AppError, AppResult};
+use super::error::{AppError, AppResult};
 use crate::ids::{FolderId, TrackId};
 use crate::library::db::Db;
 use crate::library::model::{TrackQuery, MAX_PAGE_LIMIT};
@@ -68,7 +66,7 @@ async fn prepare(
             for id in ids {
                 let src = db.track_source(id)?;
                 if !src.missing {
-                    let path = music.join(OsStr::from_bytes(&src.relpath));
+                    let path = crate::library::file_path(&music, &src.relpath);
                     keys.push(SourceKey { fingerprint: src.fingerprint, path });
                 }
             }
@@ -83,7 +81,7 @@ async fn status(State(cache): State<SegmentCache>) -> ApiJson<CacheStatus> {
 }
 
 /// Tracks of a folder and of every folder below it, each once, in folder order.
-fn folder_and_descendants(db: &Db, folder: FolderId) -> AppResult<Vec<TrackId>> {
+fn folder_and_descendants(db: &Db, folder: FolderId) -> crate::library::Result<Vec<TrackId>> {
     let mut stack = vec![db.folder(folder)?];
     let mut seen = std::collections::HashSet::new();
     let mut ids = Vec::new();
@@ -95,7 +93,7 @@ fn folder_and_descendants(db: &Db, folder: FolderId) -> AppResult<Vec<TrackId>> 
 }
 
 /// Every track of the library that is not missing.
-fn all_track_ids(db: &Db) -> AppResult<Vec<TrackId>> {
+fn all_track_ids(db: &Db) -> crate::library::Result<Vec<TrackId>> {
     let mut ids = Vec::new();
     let mut q = TrackQuery { limit: MAX_PAGE_LIMIT, ..TrackQuery::default() };
     loop {

@@ -1,21 +1,23 @@
 //! `GET /ws`: upgrades to the control socket.
 
 use axum::extract::{State, WebSocketUpgrade};
+use axum::http::request::Parts;
 use axum::response::Response;
 
 use crate::control::{self, Context};
 use crate::state::AppState;
 
-pub async fn upgrade(State(state): State<AppState>, ws: WebSocketUpgrade) -> Response {
+pub async fn upgrade(State(state): State<AppState>, parts: Parts, ws: WebSocketUpgrade) -> Response {
+    let peer = super::client_address(&parts);
     let ctx = Context {
         room: state.room.clone(),
         library: state.library.clone(),
         listeners: state.listeners.clone(),
         clock: state.clock.clone(),
-        gm_key: state.gm_key.0.clone(),
+        gm_key: state.gm_key.clone(),
         metrics: state.metrics.clone(),
         shutdown: state.shutdown.clone(),
     };
     // Up to 1 MiB is read (and answered with an error past 64 KiB); beyond, the socket closes.
-    ws.max_message_size(1024 * 1024).on_upgrade(move |socket| control::run(socket, ctx))
+    ws.max_message_size(1024 * 1024).on_upgrade(move |socket| control::run(socket, ctx, peer))
 }

@@ -1,6 +1,7 @@
-//! The server's error type and its HTTP mapping.
+//! The HTTP answer to every error, and how each domain's errors map to it.
 //!
-//! Every error becomes `{"error":{"code":"…","message":"…"}}` with the right status. A 5xx
+//! `library`, `room` and `cache` return their own error types; this module alone turns
+//! them into statuses, each through one exhaustive match. Every error becomes `{"error":{"code":"…","message":"…"}}` with the right status. A 5xx
 //! answer carries a generic message; the cause rides as a response extension that the
 //! logging middleware writes out.
 
@@ -9,12 +10,18 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 
+use crate::library;
+use crate::room;
+
 /// Why a request failed.
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
     /// The named thing does not exist.
     #[error("{0} not found")]
     NotFound(&'static str),
+    /// No GM command has this name.
+    #[error("no command named {0:?}")]
+    UnknownCommand(String),
     /// The request is malformed or asks for something impossible.
     #[error("{0}")]
     BadRequest(String),
@@ -30,6 +37,9 @@ pub enum AppError {
     /// The request body exceeds the limit.
     #[error("the request body is larger than {0} bytes")]
     PayloadTooLarge(usize),
+    /// This client address sent too many wrong GM keys; it may try again after this many seconds.
+    #[error("too many wrong GM keys from this address; try again in {0} s")]
+    TooManyRequests(u64),
     /// A byte range outside the file; carries the file size in bytes.
     #[error("range not satisfiable")]
     RangeNotSatisfiable(u64),
@@ -45,12 +55,13 @@ impl AppError {
     /// The HTTP status and the stable machine-readable code.
     pub fn status_and_code(&self) -> (StatusCode, &'static str) {
         match self {
-            AppError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            AppError::NotFound(_) | AppError::UnknownCommand(_) => (StatusCode::NOT_FOUND, "not_found"),
             AppError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
             AppError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             AppError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
             AppError::Forbidden => (StatusCode::FORBIDDEN, "forbidden"),
             AppError::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+            AppError::TooManyRequests(_) => (StatusCode::TOO_MANY_REQUESTS, "too_many_requests"),
             AppError::RangeNotSatisfiable(_) => {
                 (StatusCode::RANGE_NOT_SATISFIABLE, "range_not_satisfiable")
             }
@@ -84,6 +95,9 @@ impl IntoResponse for AppError {
                 resp.headers_mut().insert(axum::http::header::CONTENT_RANGE, v);
             }
         }
+        if let AppError::TooManyRequests(seconds) = self {
+            resp.headers_mut().insert(axum::http::header::RETRY_AFTER, seconds.into());
+        }
         if status.is_server_error() {
             resp.extensions_mut().insert(ErrorCause(self.to_string()));
         }
@@ -95,7 +109,7 @@ impl From<JsonRejection> for AppError {
     fn from(r: JsonRejection) -> Self {
         match r {
             JsonRejection::BytesRejection(ref b) if b.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-                AppError::PayloadTooLarge(crate::http::MAX_BODY_BYTES)
+                AppError::PayloadTooLarge(super::MAX_BODY_BYTES)
             }
             other => AppError::BadRequest(other.body_text()),
         }
@@ -114,9 +128,29 @@ impl From<QueryRejection> for AppError {
     }
 }
 
-impl From<rusqlite::Error> for AppError {
-    fn from(e: rusqlite::Error) -> Self {
-        AppError::Internal(e.to_string())
+impl From<library::Error> for AppError {
+    fn from(e: library::Error) -> Self {
+        match e {
+            library::Error::NotFound(what) => AppError::NotFound(what),
+            library::Error::Invalid(message) => AppError::BadRequest(message),
+            library::Error::Conflict(message) => AppError::Conflict(message),
+            library::Error::Database(e) => AppError::Internal(format!("database: {e}")),
+            library::Error::Internal(message) => AppError::Internal(message),
+        }
+    }
+}
+
+impl From<room::Error> for AppError {
+    fn from(e: room::Error) -> Self {
+        match e {
+            room::Error::UnknownCommand(name) => AppError::UnknownCommand(name),
+            room::Error::Invalid(message) => AppError::BadRequest(message),
+            room::Error::NotFound(what) => AppError::NotFound(what),
+            room::Error::Conflict(message) => AppError::Conflict(message),
+            room::Error::Unavailable(message) => AppError::Unavailable(message),
+            room::Error::Library(e) => e.into(),
+            room::Error::Internal(message) => AppError::Internal(message),
+        }
     }
 }
 

@@ -15,7 +15,7 @@ use tower_http::compression::CompressionLayer;
 
 use super::library::{ApiPath, ApiQuery};
 use crate::clock::unix_ms;
-use crate::error::{AppError, AppResult};
+use super::error::{AppError, AppResult};
 use crate::room::playlist::{self, BlockError};
 use crate::room::timeline::PART_MS;
 use crate::state::AppState;

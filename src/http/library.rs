@@ -7,10 +7,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post, put};
 use axum::Router;
 use serde::{Deserialize, Serialize};
-use std::os::unix::ffi::OsStrExt;
 
 use super::{ApiJson, Gm};
-use crate::error::{AppError, AppResult};
+use super::error::{AppError, AppResult};
 use crate::ids::{FolderId, TrackId};
 use crate::library::model::{
     Folder, FolderPatch, Page, ScanError, Track, TrackIds, TrackQuery, MAX_PAGE_LIMIT,
@@ -60,11 +59,11 @@ async fn list_tracks(
     if q.page == 0 {
         return Err(AppError::BadRequest("page starts at 1".into()));
     }
-    lib.call(move |db| db.list_tracks(&q)).await.map(ApiJson)
+    lib.call(move |db| db.list_tracks(&q)).await.map(ApiJson).map_err(Into::into)
 }
 
 async fn get_track(State(lib): State<Library>, ApiPath(id): ApiPath<TrackId>) -> AppResult<ApiJson<Track>> {
-    lib.call(move |db| db.track(id)).await.map(ApiJson)
+    lib.call(move |db| db.track(id)).await.map(ApiJson).map_err(Into::into)
 }
 
 /// One tag of a file, as stored.
@@ -91,7 +90,7 @@ async fn open_track_file(lib: &Library, id: TrackId) -> AppResult<(Track, lofty:
     if source.missing {
         return Err(AppError::NotFound("track file"));
     }
-    let path = lib.music_dir().join(std::ffi::OsStr::from_bytes(&source.relpath));
+    let path = lib.path_of(&source.relpath);
     let tagged = tokio::task::spawn_blocking(move || scan::open_tagged(&path))
         .await
         .map_err(AppError::internal)?
@@ -157,11 +156,11 @@ struct FolderList {
 }
 
 async fn folder_tree(State(lib): State<Library>) -> AppResult<ApiJson<FolderList>> {
-    lib.call(|db| db.folder_tree()).await.map(|items| ApiJson(FolderList { items }))
+    lib.call(|db| db.folder_tree()).await.map(|items| ApiJson(FolderList { items })).map_err(Into::into)
 }
 
 async fn get_folder(State(lib): State<Library>, ApiPath(id): ApiPath<FolderId>) -> AppResult<ApiJson<Folder>> {
-    lib.call(move |db| db.folder(id)).await.map(ApiJson)
+    lib.call(move |db| db.folder(id)).await.map(ApiJson).map_err(Into::into)
 }
 
 #[derive(Deserialize)]
@@ -199,7 +198,7 @@ async fn update_folder(
     if let Some(name) = &patch.name {
         patch.name = Some(folder_name(name)?);
     }
-    lib.call(move |db| db.update_folder(id, &patch)).await.map(ApiJson)
+    lib.call(move |db| db.update_folder(id, &patch)).await.map(ApiJson).map_err(Into::into)
 }
 
 async fn delete_folder(_: Gm, State(lib): State<Library>, ApiPath(id): ApiPath<FolderId>) -> AppResult<StatusCode> {
@@ -237,6 +236,7 @@ async fn folder_tracks(
     })
     .await
     .map(ApiJson)
+    .map_err(Into::into)
 }
 
 async fn add_tracks(
@@ -254,6 +254,7 @@ async fn add_tracks(
     })
     .await
     .map(ApiJson)
+    .map_err(Into::into)
 }
 
 async fn add_membership(
@@ -305,6 +306,7 @@ async fn set_folder_order(
     })
     .await
     .map(ApiJson)
+    .map_err(Into::into)
 }
 
 async fn start_scan(_: Gm, State(lib): State<Library>) -> AppResult<(StatusCode, ApiJson<ScanStatus>)> {

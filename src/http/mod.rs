@@ -1,13 +1,18 @@
-//! The HTTP surface: REST API, audio files, the player's static files.
+//! The HTTP surface: REST API, audio files, the player's static files, metrics.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Instant;
 
 mod audio;
 mod cache;
 mod control;
+mod error;
 mod hls;
 mod library;
+mod metrics;
 mod session;
 
-use axum::extract::{FromRef, FromRequest, FromRequestParts, MatchedPath, Request, State};
+use axum::extract::{ConnectInfo, FromRef, FromRequest, FromRequestParts, MatchedPath, Request, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::Next;
@@ -20,9 +25,11 @@ use tower_http::services::{ServeDir, ServeFile};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tracing::Instrument;
 
-use crate::error::{AppError, ErrorCause};
+use error::ErrorCause;
+pub use error::{AppError, AppResult};
+use crate::gm_key::{GmKey, Refusal};
 use crate::metrics::Metrics;
-use crate::state::{AppState, GmKey};
+use crate::state::AppState;
 
 /// Largest accepted request body in bytes.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -40,7 +47,7 @@ pub fn router(state: AppState) -> Router {
         .merge(api)
         .route("/audio/{track_id}", get(audio::serve_track))
         .route("/ws", get(control::upgrade))
-        .route("/metrics", get(crate::metrics::render))
+        .route("/metrics", get(metrics::render))
         .route_service("/gm", ServeFile::new(player.join("gm.html")))
         .fallback_service(ServeDir::new(&player))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -88,12 +95,14 @@ impl<T: Serialize> IntoResponse for ApiJson<T> {
     }
 }
 
-/// Proof that the request carries the right GM key (`Authorization: Bearer <key>`).
+/// Proof that the request carries the right GM key (`Authorization: Bearer <key>`). An
+/// address that keeps sending wrong keys is answered 429 (see [`crate::gm_key`]).
 pub struct Gm;
 
 impl<S> FromRequestParts<S> for Gm
 where
     GmKey: FromRef<S>,
+    Metrics: FromRef<S>,
     S: Send + Sync,
 {
     type Rejection = AppError;
@@ -108,22 +117,31 @@ where
             .map(str::trim)
             .filter(|v| !v.is_empty())
             .ok_or(AppError::Unauthorized)?;
-        if key_matches(given, &key.0) {
-            Ok(Gm)
-        } else {
-            Err(AppError::Forbidden)
-        }
+        check_gm_key(&key, &Metrics::from_ref(state), given, client_address(parts))?;
+        Ok(Gm)
     }
 }
 
-/// Compares keys in time independent of where they differ.
-pub fn key_matches(given: &str, expected: &str) -> bool {
-    let (a, b) = (given.as_bytes(), expected.as_bytes());
-    let mut diff = a.len() ^ b.len();
-    for i in 0..a.len().max(b.len()) {
-        diff |= usize::from(a.get(i).copied().unwrap_or(0) ^ b.get(i).copied().unwrap_or(0));
+/// The client's address, when the server was started with connect info (not in `oneshot` tests).
+pub fn client_address(parts: &Parts) -> Option<IpAddr> {
+    parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip())
+}
+
+/// Checks a GM key sent from address `from`, logging and counting refusals (REST and socket).
+pub fn check_gm_key(key: &GmKey, metrics: &Metrics, given: &str, from: Option<IpAddr>) -> Result<(), AppError> {
+    match key.check(given, from, Instant::now()) {
+        Ok(()) => Ok(()),
+        Err(Refusal::Wrong) => {
+            metrics.count_gm_key_refusal(false);
+            tracing::warn!(from = ?from, "a wrong GM key");
+            Err(AppError::Forbidden)
+        }
+        Err(Refusal::Throttled(wait)) => {
+            metrics.count_gm_key_refusal(true);
+            tracing::warn!(from = ?from, "a GM key from an address that sent too many wrong ones; refused unchecked");
+            Err(AppError::TooManyRequests(wait.as_secs_f64().ceil() as u64))
+        }
     }
-    diff == 0
 }
 
 #[derive(Serialize)]
@@ -162,17 +180,4 @@ async fn health(State(state): State<AppState>) -> Response {
     };
     let status = if db.is_ok() { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (status, Json(body)).into_response()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn keys_compare_exactly() {
-        assert!(key_matches("abc", "abc"));
-        assert!(!key_matches("abd", "abc"));
-        assert!(!key_matches("ab", "abc"));
-        assert!(!key_matches("abcd", "abc"));
-    }
 }

@@ -7,7 +7,7 @@ use axum::Router;
 
 use super::library::ApiPath;
 use super::{ApiJson, Gm};
-use crate::error::AppResult;
+use super::error::AppResult;
 use crate::room::{parse_command, RoomHandle, SessionState};
 use crate::state::AppState;
 
@@ -28,5 +28,5 @@ async fn command(
     body: Bytes,
 ) -> AppResult<ApiJson<SessionState>> {
     let command = parse_command(&name, &body)?;
-    room.command(command).await.map(ApiJson)
+    Ok(ApiJson(room.command(command).await?))
 }

@@ -8,7 +8,7 @@ use rusqlite::{params, Connection, OptionalExtension, Row, Transaction};
 use super::model::{
     Folder, FolderPatch, Page, ScanError, Track, TrackQuery, TrackSort, MAX_PAGE_LIMIT,
 };
-use crate::error::{AppError, AppResult};
+use super::error::{Error, Result};
 use crate::ids::{FolderId, TrackId};
 
 const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_init.sql")];
@@ -17,6 +17,13 @@ const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_init.sql")];
 const TRACK_COLUMNS: &str = "t.id, t.filepath, t.filename, t.title, t.artist, t.album, \
     t.track_number, t.disc_number, t.duration_ms, t.format, t.bitrate, t.sample_rate, \
     t.channels, t.file_size, t.missing, t.has_cover";
+
+/// Columns a scan writes for a file, in the order [`ScannedFile::values`] gives them.
+const SCANNED_COLUMNS: [&str; 17] = [
+    "relpath", "filepath", "filename", "title", "artist", "album", "track_number", "disc_number",
+    "duration_ms", "format", "bitrate", "sample_rate", "channels", "file_size", "mtime_ns", "has_cover",
+    "fingerprint",
+];
 
 /// The SQLite connection with the library's queries.
 pub struct Db {
@@ -55,6 +62,31 @@ pub struct ScannedFile {
     pub mtime_ns: i64,
     pub has_cover: bool,
     pub fingerprint: String,
+}
+
+impl ScannedFile {
+    /// The values of [`SCANNED_COLUMNS`], in order.
+    fn values(&self) -> [Box<dyn rusqlite::ToSql + '_>; 17] {
+        [
+            Box::new(&self.relpath),
+            Box::new(&self.filepath),
+            Box::new(&self.filename),
+            Box::new(&self.title),
+            Box::new(&self.artist),
+            Box::new(&self.album),
+            Box::new(self.track_number),
+            Box::new(self.disc_number),
+            Box::new(self.duration_ms as i64),
+            Box::new(&self.format),
+            Box::new(self.bitrate),
+            Box::new(self.sample_rate),
+            Box::new(self.channels),
+            Box::new(self.file_size as i64),
+            Box::new(self.mtime_ns),
+            Box::new(self.has_cover),
+            Box::new(&self.fingerprint),
+        ]
+    }
 }
 
 /// A file the scan could not read.
@@ -108,7 +140,7 @@ impl Db {
     }
 
     /// `PRAGMA integrity_check` and `foreign_key_check`; `Ok(())` when both are clean.
-    pub fn check_integrity(&self) -> rusqlite::Result<Result<(), String>> {
+    pub fn check_integrity(&self) -> rusqlite::Result<std::result::Result<(), String>> {
         let status: String = self.conn.query_row("PRAGMA integrity_check", [], |r| r.get(0))?;
         if status != "ok" {
             return Ok(Err(status));
@@ -156,7 +188,7 @@ impl Db {
     // ---- tracks ----
 
     /// One page of tracks, filtered by full-text search and folder.
-    pub fn list_tracks(&self, q: &TrackQuery) -> AppResult<Page<Track>> {
+    pub fn list_tracks(&self, q: &TrackQuery) -> Result<Page<Track>> {
         let limit = q.limit.clamp(1, MAX_PAGE_LIMIT);
         let page = q.page.max(1);
         let mut joins = String::new();
@@ -204,7 +236,7 @@ impl Db {
         Ok(Page { items, total, page, limit })
     }
 
-    pub fn track(&self, id: TrackId) -> AppResult<Track> {
+    pub fn track(&self, id: TrackId) -> Result<Track> {
         self.conn
             .query_row(
                 &format!("SELECT {TRACK_COLUMNS} FROM tracks t WHERE t.id = ?1"),
@@ -212,11 +244,11 @@ impl Db {
                 track_from_row,
             )
             .optional()?
-            .ok_or(AppError::NotFound("track"))
+            .ok_or(Error::NotFound("track"))
     }
 
     /// Several tracks by id, in the order asked; unknown ids are left out.
-    pub fn tracks_by_id(&self, ids: &[TrackId]) -> AppResult<Vec<Track>> {
+    pub fn tracks_by_id(&self, ids: &[TrackId]) -> Result<Vec<Track>> {
         let mut stmt = self
             .conn
             .prepare_cached(&format!("SELECT {TRACK_COLUMNS} FROM tracks t WHERE t.id = ?1"))?;
@@ -229,7 +261,7 @@ impl Db {
         Ok(out)
     }
 
-    pub fn track_source(&self, id: TrackId) -> AppResult<TrackSource> {
+    pub fn track_source(&self, id: TrackId) -> Result<TrackSource> {
         self.conn
             .query_row(
                 "SELECT relpath, fingerprint, file_size, mtime_ns, format, missing
@@ -247,11 +279,11 @@ impl Db {
                 },
             )
             .optional()?
-            .ok_or(AppError::NotFound("track"))
+            .ok_or(Error::NotFound("track"))
     }
 
     /// Ids of the tracks in a folder, in the folder's order.
-    pub fn folder_track_ids(&self, folder: FolderId) -> AppResult<Vec<TrackId>> {
+    pub fn folder_track_ids(&self, folder: FolderId) -> Result<Vec<TrackId>> {
         self.folder_exists(folder)?;
         let mut stmt = self.conn.prepare_cached(
             "SELECT track_id FROM track_folders WHERE folder_id = ?1 ORDER BY position, track_id",
@@ -265,7 +297,7 @@ impl Db {
     // ---- folders ----
 
     /// Every folder as a tree of roots, each with its children, in `sort_order`.
-    pub fn folder_tree(&self) -> AppResult<Vec<Folder>> {
+    pub fn folder_tree(&self) -> Result<Vec<Folder>> {
         let mut stmt = self.conn.prepare(
             "SELECT f.id, f.name, f.parent_id, f.sort_order,
                     (SELECT COUNT(*) FROM track_folders tf WHERE tf.folder_id = f.id)
@@ -287,7 +319,7 @@ impl Db {
     }
 
     /// One folder with its sub-tree.
-    pub fn folder(&self, id: FolderId) -> AppResult<Folder> {
+    pub fn folder(&self, id: FolderId) -> Result<Folder> {
         fn find(list: Vec<Folder>, id: FolderId) -> Option<Folder> {
             for f in list {
                 if f.id == id {
@@ -299,25 +331,25 @@ impl Db {
             }
             None
         }
-        find(self.folder_tree()?, id).ok_or(AppError::NotFound("folder"))
+        find(self.folder_tree()?, id).ok_or(Error::NotFound("folder"))
     }
 
-    fn folder_exists(&self, id: FolderId) -> AppResult<()> {
+    fn folder_exists(&self, id: FolderId) -> Result<()> {
         let n: i64 =
             self.conn.query_row("SELECT COUNT(*) FROM folders WHERE id = ?1", [id.0], |r| r.get(0))?;
         if n == 0 {
-            return Err(AppError::NotFound("folder"));
+            return Err(Error::NotFound("folder"));
         }
         Ok(())
     }
 
-    pub fn create_folder(&mut self, name: &str, parent: Option<FolderId>) -> AppResult<Folder> {
+    pub fn create_folder(&mut self, name: &str, parent: Option<FolderId>) -> Result<Folder> {
         let tx = self.conn.transaction()?;
         if let Some(p) = parent {
             let n: i64 =
                 tx.query_row("SELECT COUNT(*) FROM folders WHERE id = ?1", [p.0], |r| r.get(0))?;
             if n == 0 {
-                return Err(AppError::NotFound("parent folder"));
+                return Err(Error::NotFound("parent folder"));
             }
         }
         let next: i64 = tx.query_row(
@@ -335,12 +367,12 @@ impl Db {
     }
 
     /// Renames, moves and reorders a folder. Moving it under itself or a descendant is a conflict.
-    pub fn update_folder(&mut self, id: FolderId, patch: &FolderPatch) -> AppResult<Folder> {
+    pub fn update_folder(&mut self, id: FolderId, patch: &FolderPatch) -> Result<Folder> {
         let tx = self.conn.transaction()?;
         let current_parent: Option<i64> = tx
             .query_row("SELECT parent_id FROM folders WHERE id = ?1", [id.0], |r| r.get(0))
             .optional()?
-            .ok_or(AppError::NotFound("folder"))?;
+            .ok_or(Error::NotFound("folder"))?;
         if let Some(name) = &patch.name {
             tx.execute("UPDATE folders SET name = ?1 WHERE id = ?2", params![name, id.0])?;
         }
@@ -350,7 +382,7 @@ impl Db {
                 let exists: i64 =
                     tx.query_row("SELECT COUNT(*) FROM folders WHERE id = ?1", [p.0], |r| r.get(0))?;
                 if exists == 0 {
-                    return Err(AppError::NotFound("parent folder"));
+                    return Err(Error::NotFound("parent folder"));
                 }
                 let cycle: i64 = tx.query_row(
                     "WITH RECURSIVE up(id) AS (
@@ -362,7 +394,7 @@ impl Db {
                     |r| r.get(0),
                 )?;
                 if cycle > 0 {
-                    return Err(AppError::Conflict(
+                    return Err(Error::Conflict(
                         "a folder cannot be moved into itself or one of its sub-folders".into(),
                     ));
                 }
@@ -390,10 +422,10 @@ impl Db {
     }
 
     /// Deletes a folder, its sub-folders and their memberships; the tracks stay.
-    pub fn delete_folder(&self, id: FolderId) -> AppResult<()> {
+    pub fn delete_folder(&self, id: FolderId) -> Result<()> {
         let n = self.conn.execute("DELETE FROM folders WHERE id = ?1", [id.0])?;
         if n == 0 {
-            return Err(AppError::NotFound("folder"));
+            return Err(Error::NotFound("folder"));
         }
         Ok(())
     }
@@ -404,14 +436,14 @@ impl Db {
         folder: FolderId,
         tracks: &[TrackId],
         position: Option<usize>,
-    ) -> AppResult<()> {
+    ) -> Result<()> {
         let tx = self.conn.transaction()?;
         let mut order = ordered_members(&tx, folder)?;
         for t in tracks {
             let n: i64 =
                 tx.query_row("SELECT COUNT(*) FROM tracks WHERE id = ?1", [t.0], |r| r.get(0))?;
             if n == 0 {
-                return Err(AppError::NotFound("track"));
+                return Err(Error::NotFound("track"));
             }
         }
         let mut unique: Vec<TrackId> = Vec::with_capacity(tracks.len());
@@ -428,14 +460,14 @@ impl Db {
         Ok(())
     }
 
-    pub fn remove_track_from_folder(&mut self, folder: FolderId, track: TrackId) -> AppResult<()> {
+    pub fn remove_track_from_folder(&mut self, folder: FolderId, track: TrackId) -> Result<()> {
         let tx = self.conn.transaction()?;
         let n = tx.execute(
             "DELETE FROM track_folders WHERE folder_id = ?1 AND track_id = ?2",
             params![folder.0, track.0],
         )?;
         if n == 0 {
-            return Err(AppError::NotFound("track in folder"));
+            return Err(Error::NotFound("track in folder"));
         }
         let order = ordered_members(&tx, folder)?;
         write_members(&tx, folder, &order)?;
@@ -444,14 +476,14 @@ impl Db {
     }
 
     /// Sets the order of a folder's tracks; `order` must list exactly the folder's tracks.
-    pub fn set_folder_order(&mut self, folder: FolderId, order: &[TrackId]) -> AppResult<()> {
+    pub fn set_folder_order(&mut self, folder: FolderId, order: &[TrackId]) -> Result<()> {
         let tx = self.conn.transaction()?;
         let mut current = ordered_members(&tx, folder)?;
         let mut wanted = order.to_vec();
         current.sort();
         wanted.sort();
         if current != wanted {
-            return Err(AppError::BadRequest(
+            return Err(Error::Invalid(
                 "trackIds must list each of the folder's tracks exactly once".into(),
             ));
         }
@@ -518,22 +550,24 @@ impl Db {
             let mut moved_from = tx.prepare_cached(
                 "SELECT id FROM tracks WHERE fingerprint = ?1 AND missing = 1 ORDER BY id LIMIT 1",
             )?;
-            let mut update = tx.prepare_cached(
-                "UPDATE tracks SET relpath = ?1, filepath = ?2, filename = ?3, title = ?4,
-                   artist = ?5, album = ?6, track_number = ?7, disc_number = ?8,
-                   duration_ms = ?9, format = ?10, bitrate = ?11, sample_rate = ?12,
-                   channels = ?13, file_size = ?14, mtime_ns = ?15, has_cover = ?16,
-                   fingerprint = ?17, missing = 0, updated_at = ?18
-                 WHERE id = ?19",
-            )?;
-            let mut insert = tx.prepare_cached(
-                "INSERT INTO tracks(relpath, filepath, filename, title, artist, album,
-                   track_number, disc_number, duration_ms, format, bitrate, sample_rate,
-                   channels, file_size, mtime_ns, has_cover, fingerprint, missing,
-                   added_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15,
-                   ?16, ?17, 0, ?18, ?18)",
-            )?;
+            // Parameters 1..=17 are the scanned columns, 18 the time, 19 the id.
+            let n = SCANNED_COLUMNS.len();
+            let assignments: Vec<String> =
+                SCANNED_COLUMNS.iter().enumerate().map(|(i, c)| format!("{c} = ?{}", i + 1)).collect();
+            let mut update = tx.prepare_cached(&format!(
+                "UPDATE tracks SET {}, missing = 0, updated_at = ?{} WHERE id = ?{}",
+                assignments.join(", "),
+                n + 1,
+                n + 2
+            ))?;
+            let placeholders: Vec<String> = (1..=n).map(|i| format!("?{i}")).collect();
+            let mut insert = tx.prepare_cached(&format!(
+                "INSERT INTO tracks({}, missing, added_at, updated_at) VALUES ({}, 0, ?{}, ?{})",
+                SCANNED_COLUMNS.join(", "),
+                placeholders.join(", "),
+                n + 1,
+                n + 1
+            ))?;
             let mut clear_error = tx.prepare_cached("DELETE FROM scan_errors WHERE relpath = ?1")?;
             for f in files {
                 clear_error.execute([&f.relpath])?;
@@ -542,22 +576,15 @@ impl Db {
                     Some(id) => Some(id),
                     None => moved_from.query_row([&f.fingerprint], |r| r.get(0)).optional()?,
                 };
-                let duration_ms = f.duration_ms as i64;
-                let file_size = f.file_size as i64;
-                let columns: [&dyn rusqlite::ToSql; 18] = [
-                    &f.relpath, &f.filepath, &f.filename, &f.title, &f.artist, &f.album,
-                    &f.track_number, &f.disc_number, &duration_ms, &f.format, &f.bitrate,
-                    &f.sample_rate, &f.channels, &file_size, &f.mtime_ns, &f.has_cover,
-                    &f.fingerprint, &now_ms,
-                ];
+                let values = f.values();
+                let columns = values.iter().map(|v| v.as_ref() as &dyn rusqlite::ToSql).chain([&now_ms as &dyn rusqlite::ToSql]);
                 match target {
                     Some(id) => {
-                        let with_id = columns.into_iter().chain([&id as &dyn rusqlite::ToSql]);
-                        update.execute(rusqlite::params_from_iter(with_id))?;
+                        update.execute(rusqlite::params_from_iter(columns.chain([&id as &dyn rusqlite::ToSql])))?;
                         applied.push(if existing.is_some() { Applied::Updated } else { Applied::Moved });
                     }
                     None => {
-                        insert.execute(&columns[..])?;
+                        insert.execute(rusqlite::params_from_iter(columns))?;
                         applied.push(Applied::Added);
                     }
                 }
@@ -672,10 +699,10 @@ fn place_among_siblings(
     Ok(())
 }
 
-fn ordered_members(tx: &Transaction<'_>, folder: FolderId) -> AppResult<Vec<TrackId>> {
+fn ordered_members(tx: &Transaction<'_>, folder: FolderId) -> Result<Vec<TrackId>> {
     let n: i64 = tx.query_row("SELECT COUNT(*) FROM folders WHERE id = ?1", [folder.0], |r| r.get(0))?;
     if n == 0 {
-        return Err(AppError::NotFound("folder"));
+        return Err(Error::NotFound("folder"));
     }
     let mut stmt = tx.prepare_cached(
         "SELECT track_id FROM track_folders WHERE folder_id = ?1 ORDER BY position, track_id",
@@ -686,7 +713,7 @@ fn ordered_members(tx: &Transaction<'_>, folder: FolderId) -> AppResult<Vec<Trac
     Ok(ids)
 }
 
-fn write_members(tx: &Transaction<'_>, folder: FolderId, order: &[TrackId]) -> AppResult<()> {
+fn write_members(tx: &Transaction<'_>, folder: FolderId, order: &[TrackId]) -> Result<()> {
     tx.execute("DELETE FROM track_folders WHERE folder_id = ?1", [folder.0])?;
     let mut stmt = tx.prepare_cached(
         "INSERT INTO track_folders(folder_id, track_id, position) VALUES (?1, ?2, ?3)",

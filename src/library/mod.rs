@@ -5,9 +5,11 @@
 
 pub mod db;
 pub mod demo;
+pub mod error;
 pub mod model;
 pub mod scan;
 
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -17,8 +19,8 @@ use serde::Serialize;
 use tokio::sync::watch;
 
 use crate::clock::{unix_ms, Clock};
-use crate::error::{AppError, AppResult};
 use db::{Applied, Db};
+pub use error::{Error, Result};
 
 /// Files read and written per transaction during a scan.
 const SCAN_BATCH: usize = 512;
@@ -47,6 +49,11 @@ pub struct ScanStatus {
     pub failure: Option<String>,
 }
 
+/// Where a track's file is: `relpath` (raw path bytes, as stored) under `music_dir`.
+pub fn file_path(music_dir: &Path, relpath: &[u8]) -> PathBuf {
+    music_dir.join(std::ffi::OsStr::from_bytes(relpath))
+}
+
 /// Handle to the library; cheap to clone.
 #[derive(Clone)]
 pub struct Library {
@@ -60,7 +67,7 @@ pub struct Library {
 
 impl Library {
     /// Opens the database (creating its folder) and remembers the music folder.
-    pub fn open(database_path: &Path, music_dir: PathBuf, clock: Arc<dyn Clock>) -> Result<Self, String> {
+    pub fn open(database_path: &Path, music_dir: PathBuf, clock: Arc<dyn Clock>) -> std::result::Result<Self, String> {
         if let Some(parent) = database_path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent)
                 .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
@@ -82,29 +89,34 @@ impl Library {
         &self.music_dir
     }
 
+    /// Where the file of a track stored at `relpath` is.
+    pub fn path_of(&self, relpath: &[u8]) -> PathBuf {
+        file_path(&self.music_dir, relpath)
+    }
+
     /// Runs `f` with the database on the blocking pool.
-    pub async fn call<T, F>(&self, f: F) -> AppResult<T>
+    pub async fn call<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(&mut Db) -> AppResult<T> + Send + 'static,
+        F: FnOnce(&mut Db) -> Result<T> + Send + 'static,
     {
         let db = self.db.clone();
         tokio::task::spawn_blocking(move || {
-            let mut guard = db.lock().map_err(|_| AppError::internal("database lock poisoned"))?;
+            let mut guard = db.lock().map_err(|_| Error::Internal("database lock poisoned".into()))?;
             f(&mut guard)
         })
         .await
-        .map_err(AppError::internal)?
+        .map_err(|e| Error::Internal(e.to_string()))?
     }
 
     /// Runs `f` with the database on the current thread (start-up and scans only).
-    pub fn call_blocking<T>(&self, f: impl FnOnce(&mut Db) -> AppResult<T>) -> AppResult<T> {
-        let mut guard = self.db.lock().map_err(|_| AppError::internal("database lock poisoned"))?;
+    pub fn call_blocking<T>(&self, f: impl FnOnce(&mut Db) -> Result<T>) -> Result<T> {
+        let mut guard = self.db.lock().map_err(|_| Error::Internal("database lock poisoned".into()))?;
         f(&mut guard)
     }
 
     /// Whether the music folder can be listed; the reason when it cannot.
-    pub fn music_dir_status(&self) -> Result<(), String> {
+    pub fn music_dir_status(&self) -> std::result::Result<(), String> {
         std::fs::read_dir(&self.music_dir)
             .map(|_| ())
             .map_err(|e| format!("music folder {} is not readable: {e}", self.music_dir.display()))
@@ -116,10 +128,10 @@ impl Library {
     }
 
     /// Starts a scan on its own thread; a conflict when one is running.
-    pub fn start_scan(&self) -> AppResult<()> {
-        let mut slot = self.scan_thread.lock().map_err(|_| AppError::internal("scan lock poisoned"))?;
+    pub fn start_scan(&self) -> Result<()> {
+        let mut slot = self.scan_thread.lock().map_err(|_| Error::Internal("scan lock poisoned".into()))?;
         if self.scan.borrow().state == "scanning" {
-            return Err(AppError::Conflict("a scan is already running".into()));
+            return Err(Error::Conflict("a scan is already running".into()));
         }
         self.cancel.store(false, Ordering::SeqCst);
         let last = self.scan.borrow().last_finished_at.clone();
@@ -132,7 +144,7 @@ impl Library {
         let handle = std::thread::Builder::new()
             .name("scan".into())
             .spawn(move || lib.run_scan())
-            .map_err(AppError::internal)?;
+            .map_err(|e| Error::Internal(e.to_string()))?;
         *slot = Some(handle);
         Ok(())
     }
@@ -170,11 +182,11 @@ impl Library {
         }
     }
 
-    fn scan_into_db(&self, started: Instant) -> Result<(), String> {
+    fn scan_into_db(&self, started: Instant) -> std::result::Result<(), String> {
         let found = scan::walk(&self.music_dir)
             .map_err(|e| format!("cannot read music folder {}: {e}", self.music_dir.display()))?;
         let now_ms = || unix_ms(self.clock.now()) as i64;
-        let db_err = |e: AppError| e.to_string();
+        let db_err = |e: Error| e.to_string();
         let (known, failed_before) = self
             .call_blocking(|db| Ok((db.known_files()?, db.failed_paths()?)))
             .map_err(db_err)?;
@@ -209,8 +221,8 @@ impl Library {
             }
             let (ok, failed): (Vec<_>, Vec<_>) =
                 scan::read_files(batch, threads).into_iter().partition(|r| r.is_ok());
-            let ok: Vec<_> = ok.into_iter().filter_map(Result::ok).collect();
-            let failed: Vec<_> = failed.into_iter().filter_map(Result::err).collect();
+            let ok: Vec<_> = ok.into_iter().filter_map(std::result::Result::ok).collect();
+            let failed: Vec<_> = failed.into_iter().filter_map(std::result::Result::err).collect();
             let applied = self
                 .call_blocking(|db| Ok(db.apply_scan_batch(&ok, &failed, now_ms())?))
                 .map_err(db_err)?;

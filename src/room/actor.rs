@@ -1,18 +1,21 @@
 //! The room actor: the only writer of the timeline.
 
-use std::collections::HashMap;
-use std::os::unix::ffi::OsStrExt;
+use std::collections::{HashMap, HashSet};
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::FutureExt;
+use rand::rngs::StdRng;
+use rand::SeedableRng;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
-use super::timeline::{part_at, Source, Timeline, TrackRef, PART_MS};
-use super::{Command, NowPlaying, QueueAction, QueueItem, SessionState};
+use super::apply::{self, Tracks};
+use super::timeline::{part_at, Scheduled, Source, Timeline, TrackRef, PART_MS};
+use super::{Command, Error, NowPlaying, QueueItem, Repeat, SessionState};
 use crate::cache::{SegmentCache, SourceKey};
 use crate::clock::{iso8601_ms, unix_ms, Clock};
-use crate::error::{AppError, AppResult};
-use crate::ids::TrackId;
+use crate::ids::{FolderId, TrackId};
 use crate::library::model::Track;
 use crate::library::Library;
 
@@ -35,7 +38,16 @@ const MAX_QUEUE_ITEMS: usize = 1000;
 /// How often the actor looks ahead for track ends, ms.
 const TICK_MS: u64 = 200;
 
-type Reply = oneshot::Sender<AppResult<SessionState>>;
+type Reply = oneshot::Sender<Result<SessionState, Error>>;
+
+/// How a room is set up.
+#[derive(Debug, Clone, Copy)]
+pub struct RoomOptions {
+    /// How far behind the wall clock listeners play, ms.
+    pub playback_delay_ms: u64,
+    /// Seed of the shuffle RNG, so a test or a simulation can replay a shuffle; random when `None`.
+    pub shuffle_seed: Option<u64>,
+}
 
 /// What the actor is asked to do.
 enum Request {
@@ -61,14 +73,15 @@ impl RoomHandle {
         library: Library,
         cache: SegmentCache,
         clock: Arc<dyn Clock>,
-        playback_delay_ms: u64,
+        options: RoomOptions,
     ) -> Result<RoomHandle, String> {
+        let RoomOptions { playback_delay_ms, shuffle_seed } = options;
         let saved = library.call(|db| Ok(db.room_state(ROOM)?)).await.map_err(|e| e.to_string())?;
         let timeline = saved
-            .and_then(|json| match serde_json::from_str::<Timeline>(&json) {
+            .and_then(|json| match Timeline::from_saved(&json) {
                 Ok(t) => Some(t),
                 Err(e) => {
-                    tracing::warn!(error = %e, "the saved room state is unreadable; starting silent");
+                    tracing::warn!(error = %e, "the saved room state makes no sense; starting a stopped room");
                     None
                 }
             })
@@ -90,6 +103,7 @@ impl RoomHandle {
             meta: HashMap::new(),
             pending_lengths: Default::default(),
             lengths: mpsc::unbounded_channel(),
+            rng: shuffle_seed.map_or_else(StdRng::from_os_rng, StdRng::seed_from_u64),
         };
         actor.catch_up(now_part).await;
         actor.publish_latest().await;
@@ -100,13 +114,13 @@ impl RoomHandle {
     }
 
     /// Runs a command; the answer is the new state with its `effectiveAt`.
-    pub async fn command(&self, command: Command) -> AppResult<SessionState> {
+    pub async fn command(&self, command: Command) -> Result<SessionState, Error> {
         let (tx, rx) = oneshot::channel();
         self.requests
             .send(Request::Command(command, tx))
             .await
-            .map_err(|_| AppError::Unavailable("the room is shutting down".into()))?;
-        rx.await.map_err(|_| AppError::Unavailable("the room is shutting down".into()))?
+            .map_err(|_| Error::Unavailable("the room is shutting down".into()))?;
+        rx.await.map_err(|_| Error::Unavailable("the room is shutting down".into()))?
     }
 
     /// Runs the actor's look-ahead at once (tests drive a manual clock with this).
@@ -165,6 +179,8 @@ struct Actor {
     /// Fingerprints whose exact length is being measured.
     pending_lengths: std::collections::HashSet<String>,
     lengths: (mpsc::UnboundedSender<(String, Result<u64, String>)>, mpsc::UnboundedReceiver<(String, Result<u64, String>)>),
+    /// Shuffles draw from this.
+    rng: StdRng,
 }
 
 impl Actor {
@@ -174,48 +190,64 @@ impl Actor {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
-                request = requests.recv() => {
-                    let (command, reply) = match request {
-                        None => return,
-                        Some(Request::Maintain(done)) => {
-                            if self.maintain().await {
-                                self.publish_latest().await;
-                            }
-                            let _ = done.send(());
-                            continue;
-                        }
-                        Some(Request::Command(command, reply)) => (command, reply),
-                    };
-                    let result = self.apply_before_its_part(&command).await;
-                    let answer = match result {
-                        Ok(()) => {
-                            // The answer describes what is heard from the command's part on.
-                            let at = self.timeline.changed_at_part;
-                            tracing::info!(?command, effective_at_ms = at * PART_MS, "command");
-                            self.publish(at).await;
-                            Ok((*self.state_tx.borrow().clone()).clone())
-                        }
-                        Err(e) => {
-                            tracing::info!(?command, error = %e, "command refused");
-                            Err(e)
-                        }
-                    };
-                    let _ = reply.send(answer);
-                    if self.maintain().await {
-                        self.publish_latest().await;
+                request = requests.recv() => match request {
+                    None => return,
+                    Some(Request::Maintain(done)) => {
+                        self.maintain_and_publish().await;
+                        let _ = done.send(());
                     }
-                }
+                    Some(Request::Command(command, reply)) => {
+                        let answer = self.command(command).await;
+                        let _ = reply.send(answer);
+                        self.maintain_and_publish().await;
+                    }
+                },
                 Some((fingerprint, length)) = self.lengths.1.recv() => {
                     self.pending_lengths.remove(&fingerprint);
                     self.set_length(&fingerprint, length);
-                    self.maintain().await;
-                    self.publish_latest().await;
+                    self.maintain_and_publish().await;
                 }
-                _ = tick.tick() => {
-                    if self.maintain().await {
-                        self.publish_latest().await;
-                    }
-                }
+                _ = tick.tick() => self.maintain_and_publish().await,
+            }
+        }
+    }
+
+    /// Runs one command and publishes what it changed. A panic while applying it is a bug:
+    /// it is logged, the timeline stays as it was and the room carries on.
+    async fn command(&mut self, command: Command) -> Result<SessionState, Error> {
+        let before = self.timeline.clone();
+        let applied = AssertUnwindSafe(self.apply_before_its_part(&command)).catch_unwind().await;
+        let result = applied.unwrap_or_else(|panic| {
+            self.timeline = before;
+            let message = panic_message(panic.as_ref());
+            tracing::error!(?command, panic = %message, "a command panicked; the room is unchanged");
+            Err(Error::Internal(message))
+        });
+        match result {
+            Ok(()) => {
+                // The answer describes what is heard from the command's part on.
+                let at = self.timeline.changed_at_part;
+                tracing::info!(?command, effective_at_ms = at * PART_MS, "command");
+                self.publish(at).await;
+                Ok((*self.state_tx.borrow().clone()).clone())
+            }
+            Err(e) => {
+                tracing::info!(?command, error = %e, "command refused");
+                Err(e)
+            }
+        }
+    }
+
+    /// Looks ahead and publishes when that changed the timeline; a panic is logged and the
+    /// timeline kept as it was.
+    async fn maintain_and_publish(&mut self) {
+        let before = self.timeline.clone();
+        match AssertUnwindSafe(self.maintain()).catch_unwind().await {
+            Ok(true) => self.publish_latest().await,
+            Ok(false) => {}
+            Err(panic) => {
+                self.timeline = before;
+                tracing::error!(panic = %panic_message(panic.as_ref()), "the look-ahead panicked; the room is unchanged");
             }
         }
     }
@@ -231,172 +263,31 @@ impl Actor {
 
     /// Applies `command` from the first part still unpublished once it is worked out. A
     /// refused command changes nothing, not even a scheduled advance.
-    async fn apply_before_its_part(&mut self, command: &Command) -> AppResult<()> {
+    async fn apply_before_its_part(&mut self, command: &Command) -> Result<(), Error> {
         for _ in 0..COMMAND_ATTEMPTS {
             let before = self.timeline.clone();
-            match self.apply(command.clone()).await {
-                Ok(at) if at * PART_MS > self.now_ms() + PUBLISH_MARGIN_MS => return Ok(()),
-                Ok(_) => self.timeline = before,
+            let at = self.effective_part();
+            let mut tracks = RoomTracks { library: &self.library, cache: &self.cache, meta: &mut self.meta };
+            match apply::apply(&mut self.timeline, command.clone(), at, &mut tracks, &mut self.rng).await {
+                Ok(()) if at * PART_MS > self.now_ms() + PUBLISH_MARGIN_MS => return Ok(()),
+                Ok(()) => self.timeline = before,
                 Err(e) => {
                     self.timeline = before;
                     return Err(e);
                 }
             }
         }
-        Err(AppError::Unavailable("the room is too busy to take commands; try again".into()))
+        Err(Error::Unavailable("the room is too busy to take commands; try again".into()))
     }
 
-    /// Applies `command` from part [`Self::effective_part`], which it returns.
-    async fn apply(&mut self, command: Command) -> AppResult<u64> {
-        let at = self.effective_part();
-        // A command sees the room as it is heard, not a queue advance decided ahead of time;
-        // the look-ahead decides again afterwards.
-        self.timeline.unschedule(at);
-        if matches!(command, Command::Play { .. } | Command::Next {} | Command::Previous {} | Command::Stop {}) {
-            // The GM chose what plays next: an old playback problem is no longer news.
-            self.timeline.error = None;
-        }
-        match command {
-            Command::Play { track_id: Some(id), folder_id: None, position, shuffle: None } => {
-                let track = self.track_ref(id).await?;
-                let from = position_part(position.unwrap_or(0.0))?;
-                self.timeline.select_in_queue(id);
-                self.timeline.play(at, track, from);
-            }
-            Command::Play { track_id: None, folder_id: Some(folder), position: None, shuffle } => {
-                let ids = self.library.call(move |db| db.folder_track_ids(folder)).await?;
-                if ids.is_empty() {
-                    return Err(AppError::BadRequest("the folder has no tracks".into()));
-                }
-                self.timeline.replace_queue(ids, shuffle.unwrap_or(false));
-                self.start_queue_at(at, 0).await?;
-            }
-            Command::Play { .. } => {
-                return Err(AppError::BadRequest(
-                    "play takes {trackId, position?} or {folderId, shuffle?}".into(),
-                ))
-            }
-            Command::Pause {} => {
-                if !self.timeline.pause(at) {
-                    return Err(AppError::Conflict("nothing is playing".into()));
-                }
-            }
-            Command::Resume {} => {
-                if !self.timeline.resume(at) {
-                    // Nothing paused: start the queue's current track, if any.
-                    let index = self.timeline.queue_index.or((!self.timeline.queue.is_empty()).then_some(0));
-                    match index {
-                        Some(i) => self.start_queue_at(at, i).await?,
-                        None => return Err(AppError::Conflict("nothing to resume".into())),
-                    }
-                }
-            }
-            Command::Seek { position } => {
-                let part = position_part(position)?;
-                let Some((track, _, paused)) = self.timeline.current(at) else {
-                    return Err(AppError::Conflict("nothing is playing".into()));
-                };
-                if track.parts.is_some_and(|n| part >= n) {
-                    return Err(AppError::BadRequest("position is past the end of the track".into()));
-                }
-                if paused {
-                    if let Some(p) = &mut self.timeline.paused {
-                        p.at_part = part;
-                    }
-                    self.timeline.changed_at_part = at;
-                } else {
-                    self.timeline.play(at, track, part);
-                }
-            }
-            Command::Stop {} => {
-                self.timeline.stop(at);
-            }
-            Command::Next {} => match self.timeline.next_index(false) {
-                Some(i) => self.start_queue_at(at, i).await?,
-                None => {
-                    self.timeline.queue_index = None;
-                    self.timeline.stop(at);
-                }
-            },
-            Command::Previous {} => {
-                let restart = self.timeline.current(at).filter(|(_, index, _)| *index * PART_MS > 3000);
-                match (restart, self.timeline.previous_index()) {
-                    (Some((track, _, _)), _) => self.timeline.play(at, track, 0),
-                    (None, Some(i)) => self.start_queue_at(at, i).await?,
-                    (None, None) => return Err(AppError::Conflict("the queue is empty".into())),
-                }
-            }
-            Command::Queue(action) => {
-                let ok = match action {
-                    QueueAction::Add { track_ids } => {
-                        let found = self.library.call({
-                            let ids = track_ids.clone();
-                            move |db| db.tracks_by_id(&ids)
-                        }).await?;
-                        if found.len() != track_ids.len() {
-                            return Err(AppError::NotFound("track"));
-                        }
-                        self.timeline.enqueue(&track_ids);
-                        true
-                    }
-                    QueueAction::Remove { index } => self.timeline.remove_from_queue(index),
-                    QueueAction::Move { from, to } => self.timeline.move_in_queue(from, to),
-                    QueueAction::Clear {} => {
-                        self.timeline.clear_queue();
-                        true
-                    }
-                };
-                if !ok {
-                    return Err(AppError::BadRequest("no such queue position".into()));
-                }
-            }
-            Command::Repeat { mode } => {
-                self.timeline.repeat = mode;
-            }
-            Command::Shuffle { on } => {
-                self.timeline.set_shuffle(on);
-            }
-            Command::Volume { volume } => {
-                if !(0.0..=1.0).contains(&volume) {
-                    return Err(AppError::BadRequest("volume is between 0 and 1".into()));
-                }
-                self.timeline.volume = volume;
-                self.timeline.changed_at_part = at;
-            }
-        }
-        Ok(at)
-    }
-
-    /// Makes queue position `index` current and plays it from the start at `at`.
-    async fn start_queue_at(&mut self, at: u64, index: usize) -> AppResult<()> {
-        let id = *self.timeline.queue.get(index).ok_or(AppError::BadRequest("no such queue position".into()))?;
-        let track = self.track_ref(id).await?;
-        self.timeline.queue_index = Some(index);
-        self.timeline.play(at, track, 0);
-        Ok(())
-    }
-
-    /// A playable reference to a track (404 when unknown, 409 when its file is missing).
-    async fn track_ref(&mut self, id: TrackId) -> AppResult<TrackRef> {
-        let (track, source) = self.library.call(move |db| Ok((db.track(id)?, db.track_source(id)?))).await?;
-        if source.missing {
-            return Err(AppError::Conflict(format!("the file of \"{}\" is missing", track.title)));
-        }
-        self.meta.insert(id, track);
-        let key = SourceKey { fingerprint: source.fingerprint.clone(), path: self.source_path(&source.relpath) };
-        let parts = self.cache.known_parts(&key);
-        if parts.is_none() {
-            self.cache.warm(&key);
-        }
-        Ok(TrackRef { id, fingerprint: source.fingerprint, relpath: source.relpath, parts })
-    }
-
-    fn source_path(&self, relpath: &[u8]) -> std::path::PathBuf {
-        self.library.music_dir().join(std::ffi::OsStr::from_bytes(relpath))
+    /// The current track ends at `at`: the next one from the queue, or silence.
+    async fn advance(&mut self, at: u64) {
+        let mut tracks = RoomTracks { library: &self.library, cache: &self.cache, meta: &mut self.meta };
+        apply::advance(&mut self.timeline, at, &mut tracks, &mut self.rng).await;
     }
 
     fn key(&self, track: &TrackRef) -> SourceKey {
-        SourceKey { fingerprint: track.fingerprint.clone(), path: self.source_path(&track.relpath) }
+        SourceKey { fingerprint: track.fingerprint.clone(), path: self.library.path_of(&track.relpath) }
     }
 
     /// Records a track's exact length (or its failure) everywhere it appears.
@@ -434,7 +325,7 @@ impl Actor {
                 let at = end.max(self.effective_part());
                 let previous_index = self.timeline.queue_index;
                 self.advance(at).await;
-                self.timeline.scheduled = Some(super::timeline::Scheduled { at, previous_index });
+                self.timeline.scheduled = Some(Scheduled { at, previous_index });
             }
         }
         self.timeline.forget_before(now_part.saturating_sub(KEEP_PARTS));
@@ -460,28 +351,6 @@ impl Actor {
         });
     }
 
-    /// The current track ends at `at`: play the next one from the queue, or silence.
-    async fn advance(&mut self, at: u64) {
-        // A track that cannot be played is skipped; give up after a full pass of the queue.
-        for _ in 0..=self.timeline.queue.len() {
-            match self.timeline.next_index(true) {
-                Some(i) => match self.start_queue_at(at, i).await {
-                    Ok(()) => return,
-                    Err(e) => {
-                        self.timeline.error = Some(e.to_string());
-                        self.timeline.queue_index = Some(i);
-                        if self.timeline.repeat == super::Repeat::One {
-                            break;
-                        }
-                    }
-                },
-                None => break,
-            }
-        }
-        self.timeline.queue_index = None;
-        self.timeline.stop(at);
-    }
-
     /// After a restart: follow the queue through the time the server was down, so the room
     /// is where the wall clock says it should be.
     async fn catch_up(&mut self, now_part: u64) {
@@ -496,13 +365,13 @@ impl Actor {
             if end > now_part + LOOKAHEAD_PARTS {
                 return;
             }
-            if self.timeline.repeat == super::Repeat::One {
+            if self.timeline.repeat == Repeat::One {
                 // Jump whole loops at once.
                 let len = track.parts.unwrap_or(0).max(1);
                 let loops = (now_part.saturating_sub(end)) / len;
-                let start = end + loops * len;
+                let start = end.saturating_add(loops.saturating_mul(len));
                 self.timeline.play(start, track.clone(), 0);
-                if start + len > now_part + LOOKAHEAD_PARTS {
+                if start.saturating_add(len) > now_part + LOOKAHEAD_PARTS {
                     return;
                 }
                 continue;
@@ -529,7 +398,7 @@ impl Actor {
         let next = self.timeline.queue_index.map(|i| i + 1).unwrap_or(0);
         if let Some(&id) = self.timeline.queue.get(next) {
             if let Ok(source) = self.library.call(move |db| db.track_source(id)).await {
-                let key = SourceKey { fingerprint: source.fingerprint, path: self.source_path(&source.relpath) };
+                let key = SourceKey { fingerprint: source.fingerprint, path: self.library.path_of(&source.relpath) };
                 if !source.missing && self.cache.known_parts(&key).is_none() {
                     self.cache.warm(&key);
                 }
@@ -568,13 +437,18 @@ impl Actor {
         }
     }
 
+    /// The library's details of `ids`, remembered. When the lookup fails the error is
+    /// logged and those tracks are left out of the answer (callers show them as unknown).
     async fn meta(&mut self, ids: &[TrackId]) -> HashMap<TrackId, Track> {
         let missing: Vec<TrackId> = ids.iter().filter(|id| !self.meta.contains_key(id)).copied().collect();
         if !missing.is_empty() {
-            if let Ok(tracks) = self.library.call(move |db| db.tracks_by_id(&missing)).await {
-                for t in tracks {
-                    self.meta.insert(t.id, t);
+            match self.library.call(move |db| db.tracks_by_id(&missing)).await {
+                Ok(tracks) => {
+                    for t in tracks {
+                        self.meta.insert(t.id, t);
+                    }
                 }
+                Err(e) => tracing::error!(error = %e, "cannot read the details of queued tracks; listing them as unknown"),
             }
         }
         ids.iter().filter_map(|id| self.meta.get(id).map(|m| (*id, m.clone()))).collect()
@@ -582,50 +456,114 @@ impl Actor {
 
     /// The state heard from grid part `at` on.
     async fn session_state(&mut self, at: u64) -> SessionState {
-        let t = &self.timeline;
-        let current = t.current(at);
-        let start = t.queue_index.unwrap_or(0).saturating_sub(MAX_QUEUE_ITEMS / 2);
-        let listed: Vec<TrackId> = t.queue.iter().skip(start).take(MAX_QUEUE_ITEMS).copied().collect();
-        let mut ids = listed.clone();
-        if let Some((track, _, _)) = &current {
+        let (start, listed) = queue_window(&self.timeline);
+        let mut ids = self.timeline.queue[start..start + listed].to_vec();
+        if let Some((track, _, _)) = self.timeline.current(at) {
             ids.push(track.id);
         }
-        let (paused, stopped, repeat, shuffle, volume, queue_index, error) =
-            (t.paused.is_some(), current.is_none(), t.repeat, t.shuffle, t.volume, t.queue_index, t.error.clone());
         let meta = self.meta(&ids).await;
-        let now_playing = current.and_then(|(track, index, _)| {
-            let m = meta.get(&track.id)?;
-            Some(NowPlaying {
-                track_id: track.id,
-                title: m.title.clone(),
-                artist: m.artist.clone(),
-                album: m.album.clone(),
-                duration: m.duration,
-                position: (index * PART_MS) as f64 / 1000.0,
-                has_cover: m.has_cover,
-            })
-        });
-        let queue = listed
-            .iter()
-            .filter_map(|id| meta.get(id))
-            .map(|m| QueueItem { track_id: m.id, title: m.title.clone(), artist: m.artist.clone(), duration: m.duration })
-            .collect();
-        let effective_at_ms = at * PART_MS;
-        SessionState {
-            now_playing,
-            paused,
-            stopped,
-            queue,
-            queue_index,
-            repeat,
-            shuffle,
-            volume,
-            playback_delay_ms: self.playback_delay_ms,
-            effective_at: iso8601_ms(effective_at_ms),
-            effective_at_ms,
-            error,
+        describe(&self.timeline, at, &meta, self.playback_delay_ms)
+    }
+}
+
+/// The part of the queue a state lists: its first position and how many.
+fn queue_window(t: &Timeline) -> (usize, usize) {
+    let start = t.queue_index.unwrap_or(0).saturating_sub(MAX_QUEUE_ITEMS / 2).min(t.queue.len());
+    (start, (t.queue.len() - start).min(MAX_QUEUE_ITEMS))
+}
+
+/// The state of `t` heard from grid part `at` on, with tracks described from `meta`. A
+/// track missing from `meta` is listed all the same (with an empty title), so positions
+/// stay true.
+fn describe(t: &Timeline, at: u64, meta: &HashMap<TrackId, Track>, playback_delay_ms: u64) -> SessionState {
+    let current = t.current(at);
+    let stopped = current.is_none();
+    let now_playing = current.map(|(track, index, _)| {
+        let m = meta.get(&track.id);
+        NowPlaying {
+            track_id: track.id,
+            title: m.map(|m| m.title.clone()).unwrap_or_default(),
+            artist: m.and_then(|m| m.artist.clone()),
+            album: m.and_then(|m| m.album.clone()),
+            duration: m.map_or(track.duration_ms as f64 / 1000.0, |m| m.duration),
+            position: index.saturating_mul(PART_MS) as f64 / 1000.0,
+            has_cover: m.is_some_and(|m| m.has_cover),
+        }
+    });
+    let (queue_start, listed) = queue_window(t);
+    let queue = t.queue[queue_start..queue_start + listed]
+        .iter()
+        .map(|id| match meta.get(id) {
+            Some(m) => QueueItem { track_id: *id, title: m.title.clone(), artist: m.artist.clone(), duration: m.duration },
+            None => QueueItem { track_id: *id, title: String::new(), artist: None, duration: 0.0 },
+        })
+        .collect();
+    let effective_at_ms = at.saturating_mul(PART_MS);
+    SessionState {
+        now_playing,
+        paused: t.paused.is_some(),
+        stopped,
+        queue,
+        queue_start,
+        queue_length: t.queue.len(),
+        queue_index: t.queue_index,
+        repeat: t.repeat,
+        shuffle: t.shuffle,
+        volume: t.volume,
+        playback_delay_ms,
+        effective_at: iso8601_ms(effective_at_ms),
+        effective_at_ms,
+        error: t.error.clone(),
+    }
+}
+
+/// The library and the segment cache, as commands see them: looking a track up also keeps
+/// its details for state messages and starts encoding it if it is not cached.
+struct RoomTracks<'a> {
+    library: &'a Library,
+    cache: &'a SegmentCache,
+    meta: &'a mut HashMap<TrackId, Track>,
+}
+
+impl Tracks for RoomTracks<'_> {
+    async fn track(&mut self, id: TrackId) -> Result<TrackRef, Error> {
+        let (track, source) = self.library.call(move |db| Ok((db.track(id)?, db.track_source(id)?))).await?;
+        if source.missing {
+            return Err(Error::Conflict(format!("the file of \"{}\" is missing", track.title)));
+        }
+        let key = SourceKey { fingerprint: source.fingerprint.clone(), path: self.library.path_of(&source.relpath) };
+        let parts = self.cache.known_parts(&key);
+        if parts.is_none() {
+            self.cache.warm(&key);
+        }
+        let duration_ms = (track.duration * 1000.0).round() as u64;
+        self.meta.insert(id, track);
+        Ok(TrackRef { id, fingerprint: source.fingerprint, relpath: source.relpath, parts, duration_ms })
+    }
+
+    async fn folder(&mut self, id: FolderId) -> Result<Vec<TrackId>, Error> {
+        Ok(self.library.call(move |db| db.folder_track_ids(id)).await?)
+    }
+
+    async fn check_known(&mut self, ids: &[TrackId]) -> Result<(), Error> {
+        let unique: Vec<TrackId> = ids.iter().copied().collect::<HashSet<_>>().into_iter().collect();
+        let wanted = unique.len();
+        let found = self.library.call(move |db| db.tracks_by_id(&unique)).await?;
+        if found.len() == wanted {
+            Ok(())
+        } else {
+            Err(Error::NotFound("track"))
         }
     }
+}
+
+/// What a caught panic said.
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".into())
 }
 
 fn empty_state(playback_delay_ms: u64) -> SessionState {
@@ -634,8 +572,10 @@ fn empty_state(playback_delay_ms: u64) -> SessionState {
         paused: false,
         stopped: true,
         queue: Vec::new(),
+        queue_start: 0,
+        queue_length: 0,
         queue_index: None,
-        repeat: super::Repeat::Off,
+        repeat: Repeat::Off,
         shuffle: false,
         volume: 1.0,
         playback_delay_ms,
@@ -645,10 +585,52 @@ fn empty_state(playback_delay_ms: u64) -> SessionState {
     }
 }
 
-/// The track part that contains `position` seconds.
-fn position_part(position: f64) -> AppResult<u64> {
-    if !position.is_finite() || position < 0.0 {
-        return Err(AppError::BadRequest("position is a number of seconds ≥ 0".into()));
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn track(id: i64, title: &str) -> Track {
+        Track {
+            id: TrackId(id),
+            filepath: format!("{title}.flac"),
+            filename: format!("{title}.flac"),
+            title: title.into(),
+            artist: None,
+            album: None,
+            track_number: None,
+            disc_number: None,
+            duration: 10.0,
+            format: "flac".into(),
+            bitrate: None,
+            sample_rate: None,
+            channels: None,
+            file_size: 1,
+            missing: false,
+            has_cover: false,
+        }
     }
-    Ok((position * 1000.0 / PART_MS as f64).floor() as u64)
+
+    #[test]
+    fn a_long_queue_is_listed_around_the_current_track_with_absolute_positions() {
+        let mut t = Timeline::default();
+        t.queue = (0..1200).map(|i| TrackId(i % 7)).collect();
+        t.queue_index = Some(900);
+        let state = describe(&t, 0, &HashMap::new(), 400);
+        assert_eq!((state.queue_start, state.queue_length, state.queue_index), (400, 1200, Some(900)));
+        assert_eq!(state.queue.len(), 800, "positions 400..1200");
+        assert_eq!(state.queue[900 - 400].track_id, t.queue[900]);
+        t.queue_index = Some(3);
+        let state = describe(&t, 0, &HashMap::new(), 400);
+        assert_eq!((state.queue_start, state.queue.len()), (0, MAX_QUEUE_ITEMS));
+    }
+
+    #[test]
+    fn tracks_whose_details_are_unknown_keep_their_place() {
+        let mut t = Timeline::default();
+        t.queue = vec![TrackId(1), TrackId(2), TrackId(3)];
+        let meta = HashMap::from([(TrackId(1), track(1, "One")), (TrackId(3), track(3, "Three"))]);
+        let state = describe(&t, 0, &meta, 400);
+        let listed: Vec<(TrackId, &str)> = state.queue.iter().map(|q| (q.track_id, q.title.as_str())).collect();
+        assert_eq!(listed, [(TrackId(1), "One"), (TrackId(2), ""), (TrackId(3), "Three")]);
+    }
 }

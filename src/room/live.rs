@@ -3,7 +3,6 @@
 
 use std::collections::VecDeque;
 use std::io::Write;
-use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
@@ -12,7 +11,7 @@ use bytes::Bytes;
 use super::playlist;
 use super::timeline::{Content, Timeline, PARTS_PER_SEGMENT};
 use crate::cache::{SegmentCache, SourceKey};
-use crate::error::{AppError, AppResult};
+use super::Error;
 
 /// Live parts kept in memory per rendition: every listener asks for the same few.
 const RECENT_PARTS: usize = 64;
@@ -84,17 +83,17 @@ impl LiveParts {
     /// The bytes of grid part `part` of `rendition`: `tfdt` = part × 24576, so media time
     /// is wall time. A track past its end, a track that cannot be decoded, and silence in
     /// the timeline all give encoded silence.
-    pub async fn part(&self, timeline: &Timeline, rendition: usize, part: u64) -> AppResult<Bytes> {
+    pub async fn part(&self, timeline: &Timeline, rendition: usize, part: u64) -> Result<Bytes, Error> {
         if let Some(hit) = self.parts.get(rendition, part) {
             return Ok(hit);
         }
-        let silence = self.cache.silence_part(rendition).ok_or(AppError::NotFound("rendition"))?;
+        let silence = self.cache.silence_part(rendition).ok_or(Error::NotFound("rendition"))?;
         let track_part = match timeline.content_at(part) {
             Content::Silence => None,
             Content::Track { track, index } => {
                 let key = SourceKey {
                     fingerprint: track.fingerprint.clone(),
-                    path: self.music_dir.join(std::ffi::OsStr::from_bytes(&track.relpath)),
+                    path: crate::library::file_path(&self.music_dir, &track.relpath),
                 };
                 match self.cache.part(&key, rendition, index).await {
                     Ok(p) => p,
@@ -108,13 +107,13 @@ impl LiveParts {
         let source = track_part.as_deref().unwrap_or(&silence);
         let sequence = (part & u64::from(u32::MAX)) as u32;
         let tfdt = part * u64::from(segmenter::PART_SAMPLES);
-        let bytes = Bytes::from(segmenter::restamp(source, sequence, tfdt, &silence).map_err(AppError::internal)?);
+        let bytes = Bytes::from(segmenter::restamp(source, sequence, tfdt, &silence).map_err(|e| Error::Internal(e.to_string()))?);
         self.parts.remember(rendition, part, bytes.clone());
         Ok(bytes)
     }
 
     /// A live segment: its four parts back to back.
-    pub async fn segment(&self, timeline: &Timeline, rendition: usize, msn: u64) -> AppResult<Bytes> {
+    pub async fn segment(&self, timeline: &Timeline, rendition: usize, msn: u64) -> Result<Bytes, Error> {
         if let Some(hit) = self.segments.get(rendition, msn) {
             return Ok(hit);
         }

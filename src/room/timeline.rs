@@ -5,6 +5,7 @@
 //! at and after its effective part, never anything already published.
 
 use rand::seq::SliceRandom;
+use rand::Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::ids::TrackId;
@@ -38,6 +39,9 @@ pub struct TrackRef {
     pub relpath: Vec<u8>,
     /// Exact number of parts once the encode has told us; `None` before.
     pub parts: Option<u64>,
+    /// Length from the library's tags, ms (0 when unknown); bounds positions until `parts` is known.
+    #[serde(default)]
+    pub duration_ms: u64,
 }
 
 /// What an entry plays.
@@ -141,7 +145,7 @@ impl Timeline {
     pub fn content_at(&self, part: u64) -> Content<'_> {
         match self.entry_at(part) {
             Some(Entry { start_part, source: Source::Track { track, from_part } }) => {
-                let index = from_part + (part - start_part);
+                let index = from_part.saturating_add(part.saturating_sub(*start_part));
                 match track.parts {
                     Some(n) if index >= n => Content::Silence,
                     _ => Content::Track { track, index },
@@ -160,7 +164,7 @@ impl Timeline {
     pub fn last_track_end(&self) -> Option<u64> {
         match self.last()? {
             Entry { start_part, source: Source::Track { track, from_part } } => {
-                track.parts.map(|n| start_part + n.saturating_sub(*from_part))
+                track.parts.map(|n| start_part.saturating_add(n.saturating_sub(*from_part)))
             }
             Entry { source: Source::Silence, .. } => None,
         }
@@ -185,7 +189,7 @@ impl Timeline {
         match self.scheduled {
             Some(s) if s.at >= at => {
                 self.entries.retain(|e| e.start_part < s.at);
-                self.queue_index = s.previous_index;
+                self.queue_index = s.previous_index.filter(|&i| i < self.queue.len());
                 self.scheduled = None;
             }
             Some(_) => self.scheduled = None,
@@ -248,14 +252,14 @@ impl Timeline {
     }
 
     /// Makes `tracks` the queue, optionally shuffled, with nothing current yet.
-    pub fn replace_queue(&mut self, tracks: Vec<TrackId>, shuffle: bool) {
+    pub fn replace_queue(&mut self, tracks: Vec<TrackId>, shuffle: bool, rng: &mut impl Rng) {
         self.shuffle = shuffle;
         self.unshuffled = None;
         self.queue = tracks;
         self.queue_index = None;
         if shuffle {
             self.unshuffled = Some(self.queue.clone());
-            self.queue.shuffle(&mut rand::rng());
+            self.queue.shuffle(rng);
         }
     }
 
@@ -274,12 +278,12 @@ impl Timeline {
     }
 
     /// The queue position after the current one, following repeat (`natural` = the track ended).
-    pub fn next_index(&mut self, natural: bool) -> Option<usize> {
+    pub fn next_index(&mut self, natural: bool, rng: &mut impl Rng) -> Option<usize> {
         let len = self.queue.len();
         if len == 0 {
             return None;
         }
-        let Some(i) = self.queue_index else { return Some(0) };
+        let Some(i) = self.queue_index.filter(|&i| i < len) else { return Some(0) };
         if natural && self.repeat == Repeat::One {
             return Some(i.min(len - 1));
         }
@@ -289,7 +293,7 @@ impl Timeline {
         if self.repeat == Repeat::All || (!natural && self.repeat == Repeat::One) {
             if self.shuffle && len > 1 {
                 let current = self.queue[i];
-                self.queue.shuffle(&mut rand::rng());
+                self.queue.shuffle(rng);
                 // Never the same track twice in a row across a reshuffle.
                 if self.queue[0] == current {
                     self.queue.swap(0, len - 1);
@@ -313,7 +317,7 @@ impl Timeline {
     }
 
     /// Turns shuffle on (shuffling what comes after the current track) or off (restoring the order).
-    pub fn set_shuffle(&mut self, on: bool) {
+    pub fn set_shuffle(&mut self, on: bool, rng: &mut impl Rng) {
         if on == self.shuffle {
             return;
         }
@@ -322,7 +326,7 @@ impl Timeline {
         if on {
             self.unshuffled = Some(self.queue.clone());
             let start = self.queue_index.map(|i| i + 1).unwrap_or(0).min(self.queue.len());
-            self.queue[start..].shuffle(&mut rand::rng());
+            self.queue[start..].shuffle(rng);
         } else if let Some(order) = self.unshuffled.take() {
             self.queue = order;
             self.queue_index = current.and_then(|c| self.queue.iter().position(|t| *t == c));
@@ -354,11 +358,48 @@ impl Timeline {
         if from >= len || to >= len {
             return false;
         }
-        let current = self.queue_index.map(|i| self.queue[i]);
+        let current = self.queue_index.and_then(|i| self.queue.get(i).copied());
         let t = self.queue.remove(from);
         self.queue.insert(to, t);
         self.queue_index = current.and_then(|c| self.queue.iter().position(|x| *x == c));
         true
+    }
+
+    /// Reads a saved timeline; an error says why it does not make sense.
+    pub fn from_saved(json: &str) -> Result<Timeline, String> {
+        let t: Timeline = serde_json::from_str(json).map_err(|e| e.to_string())?;
+        t.validate()?;
+        Ok(t)
+    }
+
+    /// Checks what every command keeps true: entries in order, indices inside the queue, a
+    /// volume in range. A timeline that passes cannot make the room panic.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.entries.is_empty() {
+            return Err("it has no entries".into());
+        }
+        if !self.entries.windows(2).all(|w| w[0].start_part < w[1].start_part) {
+            return Err("its entries are out of order".into());
+        }
+        let len = self.queue.len();
+        if self.queue_index.is_some_and(|i| i >= len) {
+            return Err(format!("its queue position is past the queue's {len} tracks"));
+        }
+        if self.scheduled.and_then(|s| s.previous_index).is_some_and(|i| i >= len) {
+            return Err(format!("its scheduled advance points past the queue's {len} tracks"));
+        }
+        if let Some(order) = &self.unshuffled {
+            let (mut a, mut b) = (order.clone(), self.queue.clone());
+            a.sort_unstable();
+            b.sort_unstable();
+            if a != b {
+                return Err("its unshuffled order holds other tracks than the queue".into());
+            }
+        }
+        if !(0.0..=1.0).contains(&self.volume) {
+            return Err(format!("its volume {} is not between 0 and 1", self.volume));
+        }
+        Ok(())
     }
 
     /// Empties the queue except the current track.
@@ -374,8 +415,12 @@ impl Timeline {
 mod tests {
     use super::*;
 
+    fn rng() -> rand::rngs::StdRng {
+        rand::SeedableRng::seed_from_u64(3)
+    }
+
     fn track(id: i64, parts: Option<u64>) -> TrackRef {
-        TrackRef { id: TrackId(id), fingerprint: format!("f{id}"), relpath: vec![b'a'], parts }
+        TrackRef { id: TrackId(id), fingerprint: format!("f{id}"), relpath: vec![b'a'], parts, duration_ms: 0 }
     }
 
     #[test]
@@ -416,7 +461,7 @@ mod tests {
     #[test]
     fn an_advance_not_yet_heard_can_be_taken_back() {
         let mut t = Timeline::default();
-        t.replace_queue(vec![TrackId(1), TrackId(2)], false);
+        t.replace_queue(vec![TrackId(1), TrackId(2)], false, &mut rng());
         t.queue_index = Some(0);
         t.play(10, track(1, Some(20)), 0);
         t.scheduled = Some(Scheduled { at: 30, previous_index: Some(0) });
@@ -431,27 +476,28 @@ mod tests {
     #[test]
     fn queue_order_follows_repeat_modes() {
         let mut t = Timeline::default();
-        t.replace_queue(vec![TrackId(1), TrackId(2)], false);
-        assert_eq!(t.next_index(true), Some(0));
+        let rng = &mut rng();
+        t.replace_queue(vec![TrackId(1), TrackId(2)], false, rng);
+        assert_eq!(t.next_index(true, rng), Some(0));
         t.queue_index = Some(1);
-        assert_eq!(t.next_index(true), None);
+        assert_eq!(t.next_index(true, rng), None);
         t.repeat = Repeat::All;
-        assert_eq!(t.next_index(true), Some(0));
+        assert_eq!(t.next_index(true, rng), Some(0));
         t.repeat = Repeat::One;
-        assert_eq!(t.next_index(true), Some(1));
-        assert_eq!(t.next_index(false), Some(0), "next skips even with repeat one");
+        assert_eq!(t.next_index(true, rng), Some(1));
+        assert_eq!(t.next_index(false, rng), Some(0), "next skips even with repeat one");
     }
 
     #[test]
     fn shuffle_off_restores_the_order_and_keeps_the_current_track() {
         let mut t = Timeline::default();
-        t.replace_queue((1..=20).map(TrackId).collect(), false);
+        t.replace_queue((1..=20).map(TrackId).collect(), false, &mut rng());
         t.queue_index = Some(4);
-        t.set_shuffle(true);
+        t.set_shuffle(true, &mut rng());
         assert_eq!(t.queue[4], TrackId(5));
         t.queue_index = Some(9);
         let playing = t.queue[9];
-        t.set_shuffle(false);
+        t.set_shuffle(false, &mut rng());
         assert_eq!(t.queue, (1..=20).map(TrackId).collect::<Vec<_>>());
         assert_eq!(t.queue[t.queue_index.unwrap()], playing);
     }
@@ -459,7 +505,7 @@ mod tests {
     #[test]
     fn queue_edits_keep_the_current_index() {
         let mut t = Timeline::default();
-        t.replace_queue(vec![TrackId(1), TrackId(2), TrackId(3)], false);
+        t.replace_queue(vec![TrackId(1), TrackId(2), TrackId(3)], false, &mut rng());
         t.queue_index = Some(1);
         assert!(t.move_in_queue(2, 0));
         assert_eq!(t.queue, [TrackId(3), TrackId(1), TrackId(2)]);
@@ -470,5 +516,35 @@ mod tests {
         t.clear_queue();
         assert_eq!(t.queue, [TrackId(2)]);
         assert_eq!(t.queue_index, Some(0));
+    }
+
+    #[test]
+    fn saved_timelines_that_make_no_sense_are_refused() {
+        let mut t = Timeline::default();
+        t.replace_queue(vec![TrackId(1), TrackId(2)], false, &mut rng());
+        t.queue_index = Some(1);
+        t.play(10, track(2, Some(5)), 0);
+        let json = serde_json::to_string(&t).unwrap();
+        assert_eq!(Timeline::from_saved(&json), Ok(t.clone()));
+        assert!(Timeline::from_saved("{").is_err());
+        assert!(Timeline::from_saved(&json.replace("\"queue_index\":1", "\"queue_index\":7")).is_err());
+        assert!(Timeline::from_saved(&json.replace("\"volume\":1.0", "\"volume\":3.0")).is_err());
+        let mut backwards = t.clone();
+        backwards.entries.reverse();
+        assert!(backwards.validate().is_err());
+        let mut empty = t;
+        empty.entries.clear();
+        assert!(empty.validate().is_err());
+    }
+
+    #[test]
+    fn far_off_parts_saturate_instead_of_overflowing() {
+        let mut t = Timeline::default();
+        t.play(u64::MAX - 1, track(1, Some(u64::MAX)), u64::MAX - 1);
+        assert_eq!(t.content_at(u64::MAX - 1), Content::Track { track: &track(1, Some(u64::MAX)), index: u64::MAX - 1 });
+        assert_eq!(t.content_at(u64::MAX), Content::Silence, "index u64::MAX is past the track");
+        assert_eq!(t.last_track_end(), Some(u64::MAX));
+        t.play(5, track(2, None), u64::MAX);
+        assert_eq!(t.content_at(u64::MAX), Content::Track { track: &track(2, None), index: u64::MAX });
     }
 }

@@ -1,0 +1,266 @@
+//! GM commands and how they are read from a name and a JSON body.
+//!
+//! REST (`POST /api/session/<name>`) and the control socket (`{"type":"command",
+//! "command":<name>, …}`) both go through [`parse_command`]: an unknown name is
+//! [`Error::UnknownCommand`]; anything else wrong with the body is [`Error::Invalid`] and
+//! names the field. Values are checked here, so the actor only sees sensible numbers.
+
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use super::timeline::Repeat;
+use super::Error;
+use crate::ids::{FolderId, TrackId};
+
+/// Every command name, as sent.
+pub const COMMAND_NAMES: &[&str] =
+    &["play", "pause", "resume", "seek", "stop", "next", "previous", "queue", "repeat", "shuffle", "volume"];
+
+/// A GM command.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    Play(Play),
+    Pause,
+    Resume,
+    /// Jump to this many seconds into the current track (finite, ≥ 0).
+    Seek(f64),
+    Stop,
+    Next,
+    Previous,
+    Queue(QueueAction),
+    Repeat(Repeat),
+    Shuffle(bool),
+    /// Master volume, 0..=1.
+    Volume(f64),
+}
+
+/// What `play` plays.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Play {
+    /// One track, from `position` seconds (finite, ≥ 0).
+    Track { track_id: TrackId, position: f64 },
+    /// A folder: its tracks become the queue, optionally shuffled.
+    Folder { folder_id: FolderId, shuffle: bool },
+}
+
+/// A change to the queue. Indices are absolute positions in the whole queue, the same
+/// numbers the session state shows (`queueStart + i` for the i-th listed item).
+#[derive(Debug, Clone, PartialEq)]
+pub enum QueueAction {
+    Add(Vec<TrackId>),
+    Remove(usize),
+    /// `to` is the item's index after the move.
+    Move { from: usize, to: usize },
+    Clear,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NoFields {}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct PlayBody {
+    track_id: Option<TrackId>,
+    folder_id: Option<FolderId>,
+    position: Option<f64>,
+    shuffle: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SeekBody {
+    position: f64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RepeatBody {
+    mode: Repeat,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ShuffleBody {
+    on: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VolumeBody {
+    volume: f64,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct AddBody {
+    track_ids: Vec<TrackId>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RemoveBody {
+    index: usize,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MoveBody {
+    from: usize,
+    to: usize,
+}
+
+/// Reads command `name` with its JSON `body` (empty means `{}`).
+pub fn parse_command(name: &str, body: &[u8]) -> Result<Command, Error> {
+    if !COMMAND_NAMES.contains(&name) {
+        return Err(Error::UnknownCommand(name.chars().take(40).collect()));
+    }
+    let value: Value = if body.iter().all(u8::is_ascii_whitespace) {
+        Value::Object(Map::new())
+    } else {
+        serde_json::from_slice(body).map_err(|e| Error::Invalid(format!("malformed JSON: {e}")))?
+    };
+    let Value::Object(fields) = value else {
+        return Err(Error::Invalid("the body must be a JSON object".into()));
+    };
+    command_from_fields(name, fields)
+}
+
+/// Reads command `name` from an object's fields (the control socket's message minus its envelope).
+pub fn command_from_fields(name: &str, mut fields: Map<String, Value>) -> Result<Command, Error> {
+    Ok(match name {
+        "play" => Command::Play(play(fields_as(fields)?)?),
+        "pause" => fields_as::<NoFields>(fields).map(|_| Command::Pause)?,
+        "resume" => fields_as::<NoFields>(fields).map(|_| Command::Resume)?,
+        "stop" => fields_as::<NoFields>(fields).map(|_| Command::Stop)?,
+        "next" => fields_as::<NoFields>(fields).map(|_| Command::Next)?,
+        "previous" => fields_as::<NoFields>(fields).map(|_| Command::Previous)?,
+        "seek" => Command::Seek(seconds("position", fields_as::<SeekBody>(fields)?.position)?),
+        "repeat" => Command::Repeat(fields_as::<RepeatBody>(fields)?.mode),
+        "shuffle" => Command::Shuffle(fields_as::<ShuffleBody>(fields)?.on),
+        "volume" => {
+            let volume = fields_as::<VolumeBody>(fields)?.volume;
+            if !(0.0..=1.0).contains(&volume) {
+                return Err(Error::Invalid(format!("volume: {volume} is not between 0 and 1")));
+            }
+            Command::Volume(volume)
+        }
+        "queue" => {
+            let action = match fields.remove("action") {
+                Some(Value::String(a)) => a,
+                Some(other) => return Err(Error::Invalid(format!("action: expected a string, got {other}"))),
+                None => return Err(Error::Invalid("action: missing (add, remove, move or clear)".into())),
+            };
+            Command::Queue(match action.as_str() {
+                "add" => QueueAction::Add(fields_as::<AddBody>(fields)?.track_ids),
+                "remove" => QueueAction::Remove(fields_as::<RemoveBody>(fields)?.index),
+                "move" => {
+                    let MoveBody { from, to } = fields_as(fields)?;
+                    QueueAction::Move { from, to }
+                }
+                "clear" => fields_as::<NoFields>(fields).map(|_| QueueAction::Clear)?,
+                other => {
+                    let shown: String = other.chars().take(40).collect();
+                    return Err(Error::Invalid(format!(
+                        "action: unknown action {shown:?}, expected add, remove, move or clear"
+                    )));
+                }
+            })
+        }
+        other => return Err(Error::UnknownCommand(other.chars().take(40).collect())),
+    })
+}
+
+fn play(body: PlayBody) -> Result<Play, Error> {
+    match body {
+        PlayBody { track_id: Some(track_id), folder_id: None, position, shuffle: None } => {
+            Ok(Play::Track { track_id, position: seconds("position", position.unwrap_or(0.0))? })
+        }
+        PlayBody { track_id: None, folder_id: Some(folder_id), position: None, shuffle } => {
+            Ok(Play::Folder { folder_id, shuffle: shuffle.unwrap_or(false) })
+        }
+        _ => Err(Error::Invalid("play takes {trackId, position?} or {folderId, shuffle?}".into())),
+    }
+}
+
+/// A number of seconds into a track: finite and not negative.
+fn seconds(field: &str, value: f64) -> Result<f64, Error> {
+    if value.is_finite() && value >= 0.0 {
+        Ok(value)
+    } else {
+        Err(Error::Invalid(format!("{field}: {value} is not a number of seconds ≥ 0")))
+    }
+}
+
+/// Deserializes `fields` as `T`; an error names the field it is about.
+fn fields_as<T: DeserializeOwned>(fields: Map<String, Value>) -> Result<T, Error> {
+    serde_path_to_error::deserialize(Value::Object(fields)).map_err(|e| {
+        let path = e.path().to_string();
+        if path == "." {
+            Error::Invalid(e.into_inner().to_string())
+        } else {
+            Error::Invalid(format!("{path}: {}", e.into_inner()))
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn invalid(name: &str, body: &str) -> String {
+        match parse_command(name, body.as_bytes()) {
+            Err(Error::Invalid(message)) => message,
+            other => panic!("{name} {body}: expected Invalid, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn commands_parse_from_name_and_body() {
+        assert_eq!(parse_command("pause", b"").unwrap(), Command::Pause);
+        assert_eq!(parse_command("pause", b" {} ").unwrap(), Command::Pause);
+        assert_eq!(
+            parse_command("play", br#"{"trackId": 4, "position": 12.5}"#).unwrap(),
+            Command::Play(Play::Track { track_id: TrackId(4), position: 12.5 })
+        );
+        assert_eq!(
+            parse_command("play", br#"{"folderId": 2, "shuffle": true}"#).unwrap(),
+            Command::Play(Play::Folder { folder_id: FolderId(2), shuffle: true })
+        );
+        assert_eq!(
+            parse_command("queue", br#"{"action": "move", "from": 1, "to": 0}"#).unwrap(),
+            Command::Queue(QueueAction::Move { from: 1, to: 0 })
+        );
+        assert_eq!(parse_command("queue", br#"{"action": "clear"}"#).unwrap(), Command::Queue(QueueAction::Clear));
+        assert_eq!(parse_command("repeat", br#"{"mode": "all"}"#).unwrap(), Command::Repeat(Repeat::All));
+        assert_eq!(parse_command("volume", br#"{"volume": 0.25}"#).unwrap(), Command::Volume(0.25));
+    }
+
+    #[test]
+    fn only_an_unknown_name_is_an_unknown_command() {
+        assert!(matches!(parse_command("dance", b"{}"), Err(Error::UnknownCommand(n)) if n == "dance"));
+        assert!(matches!(parse_command("Pause", b"{}"), Err(Error::UnknownCommand(_))));
+    }
+
+    #[test]
+    fn bad_values_are_invalid_and_name_their_field() {
+        assert!(invalid("repeat", r#"{"mode": "x"}"#).starts_with("mode: unknown variant `x`"));
+        assert!(invalid("queue", r#"{"action": "shuffle"}"#).starts_with("action: unknown action \"shuffle\""));
+        assert!(invalid("queue", r#"{"action": 3}"#).starts_with("action:"));
+        assert!(invalid("queue", r#"{"index": 3}"#).starts_with("action: missing"));
+        assert!(invalid("queue", r#"{"action": "remove", "index": -1}"#).starts_with("index:"));
+        assert!(invalid("queue", r#"{"action": "move", "from": 1}"#).contains("`to`"));
+        assert!(invalid("queue", r#"{"action": "add", "trackIds": ["a"]}"#).starts_with("trackIds[0]:"));
+        assert!(invalid("seek", "{}").contains("`position`"));
+        assert!(invalid("seek", r#"{"position": -1}"#).starts_with("position:"));
+        assert!(invalid("seek", r#"{"position": "ten"}"#).starts_with("position:"));
+        assert!(invalid("volume", r#"{"volume": 1.5}"#).starts_with("volume:"));
+        assert!(invalid("shuffle", r#"{"on": "yes"}"#).starts_with("on:"));
+        assert!(invalid("pause", r#"{"x": 1}"#).contains("`x`"));
+        assert!(invalid("play", r#"{"trackId": 1, "folderId": 2}"#).starts_with("play takes"));
+        assert!(invalid("play", r#"{"trackId": 1, "position": 1e400}"#).contains("JSON"));
+        assert!(invalid("pause", "[1]").contains("JSON object"));
+        assert!(invalid("pause", "{").starts_with("malformed JSON"));
+    }
+}
