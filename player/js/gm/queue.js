@@ -1,4 +1,10 @@
-/** Queue panel: the upcoming tracks; reorder (drag or ↑/↓), remove, clear. */
+/**
+ * Queue panel: the upcoming tracks; reorder (drag or ↑/↓), remove, clear.
+ *
+ * The state lists a window of a long queue: `queue[i]` is queue position
+ * `queueStart + i` of `queueLength`. Positions shown, `queueIndex` and the
+ * indices sent in commands are all absolute.
+ */
 import { h } from "../dom.js";
 import { formatTime } from "../format.js";
 
@@ -16,13 +22,17 @@ export function createQueue(ctx, panel) {
 
   function render() {
     const queue = ctx.state?.queue ?? [];
+    const start = ctx.state?.queueStart ?? 0;
+    const total = ctx.state?.queueLength ?? queue.length;
     const current = ctx.state?.queueIndex ?? -1;
     clear.disabled = queue.length === 0;
     if (!queue.length) {
       list.replaceChildren(h("li", { class: "empty", "data-testid": "queue-empty", text: "Queue is empty. Add tracks with “+ Queue”." }));
       return;
     }
-    list.replaceChildren(...queue.map((item, index) => {
+    list.replaceChildren(...queue.map((item, i) => {
+      const index = start + i;
+      const name = item.title || "Untitled";
       const li = h("li", {
         draggable: "true", "data-testid": "queue-item", "data-index": index, "aria-current": String(index === current),
         onDragstart: (e) => {
@@ -44,12 +54,12 @@ export function createQueue(ctx, panel) {
           move(dragFrom, index);
         },
       },
-      h("span", { class: "muted small", text: String(index + 1) }),
-      h("span", { class: "t", text: [item.title || "Untitled", item.artist].filter(Boolean).join(" — ") }),
+      h("span", { class: "muted small", "data-testid": "queue-position", text: String(index + 1) }),
+      h("span", { class: "t", text: [name, item.artist].filter(Boolean).join(" — ") }),
       h("span", { class: "muted small", text: formatTime(item.duration) }),
-      h("button", { type: "button", "data-testid": "queue-up", "aria-label": "Move up", disabled: index === 0, onClick: () => move(index, index - 1), text: "↑" }),
-      h("button", { type: "button", "data-testid": "queue-down", "aria-label": "Move down", disabled: index === queue.length - 1, onClick: () => move(index, index + 1), text: "↓" }),
-      h("button", { type: "button", "data-testid": "queue-remove", "aria-label": "Remove", onClick: () => ctx.command("queue", { action: "remove", index }), text: "✕" }));
+      h("button", { type: "button", "data-testid": "queue-up", "aria-label": `Move ${name} up`, disabled: index === 0, onClick: () => move(index, index - 1), text: "↑" }),
+      h("button", { type: "button", "data-testid": "queue-down", "aria-label": `Move ${name} down`, disabled: index === total - 1, onClick: () => move(index, index + 1), text: "↓" }),
+      h("button", { type: "button", "data-testid": "queue-remove", "aria-label": `Remove ${name} from the queue`, onClick: () => ctx.command("queue", { action: "remove", index }), text: "✕" }));
       return li;
     }));
   }
