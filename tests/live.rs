@@ -432,3 +432,49 @@ async fn a_track_that_cannot_be_decoded_is_skipped_with_an_error() {
     // The stream never stalled: the newest part is served.
     assert_eq!(s.get(&format!("/hls/256k/part/{}.m4s", now_ms() / 512)).await.status(), 200);
 }
+
+#[tokio::test]
+async fn an_address_sending_wrong_gm_keys_is_slowed_down_and_counted() {
+    let dir = common::temp_dir("guess");
+    let music = dir.join("music");
+    std::fs::create_dir_all(&music).unwrap();
+    let log = dir.join("server.log");
+    let opts = Options { stderr: Some(log.clone()), ..Options::default() };
+    let s = Server::start_in(&dir, &music, opts);
+    for i in 0..10 {
+        let r = s.client.post(s.url("/api/session/pause")).bearer_auth(format!("guess-{i}")).send().await.unwrap();
+        assert_eq!(r.status(), 403, "wrong key {i}");
+    }
+    let r = s.client.post(s.url("/api/session/stop")).bearer_auth("guess-10").send().await.unwrap();
+    assert_eq!(r.status(), 429);
+    let retry: u64 = r.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=60).contains(&retry), "Retry-After {retry}");
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "too_many_requests");
+    // While throttled, even the right key is not checked: a guess that hits tells nothing.
+    let r = s.client.post(s.url("/api/session/stop")).bearer_auth(GM_KEY).send().await.unwrap();
+    assert_eq!(r.status(), 429);
+    // The control socket's GM hello is guarded by the same count.
+    let mut ws = connect(&s).await;
+    send(&mut ws, json!({"type": "hello", "role": "gm", "key": GM_KEY})).await;
+    assert_eq!(next_of(&mut ws, "error").await["code"], "too_many_requests");
+    // Reading needs no key and is never slowed down.
+    assert_eq!(s.get("/api/session").await.status(), 200);
+    let metrics = s.get("/metrics").await.text().await.unwrap();
+    assert!(metrics.contains("bardcast_gm_key_refusals_total{reason=\"wrong\"} 10"), "{metrics}");
+    assert!(metrics.contains("bardcast_gm_key_refusals_total{reason=\"throttled\"} 3"), "{metrics}");
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(logged.matches("a wrong GM key").count() >= 10, "{logged}");
+}
+
+#[tokio::test]
+async fn a_short_configured_gm_key_is_warned_about() {
+    let dir = common::temp_dir("short-key");
+    let music = dir.join("music");
+    std::fs::create_dir_all(&music).unwrap();
+    let log = dir.join("server.log");
+    let mut s = Server::start_in(&dir, &music, Options { gm_key: Some("hunter2".into()), stderr: Some(log.clone()), ..Options::default() });
+    s.terminate();
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(logged.contains("GM_KEY is 7 characters long; use at least 16"), "{logged}");
+}

@@ -37,21 +37,30 @@ fn short_tracks() -> &'static std::path::Path {
 /// An in-process server driven by a manual clock.
 async fn manual_app(name: &str, clock: Arc<ManualClock>) -> (App, std::path::PathBuf) {
     let dir = common::temp_dir(name);
+    let app = manual_app_in(&dir, clock, &[]).await;
+    (app, dir)
+}
+
+/// An in-process server on the data folder `dir` (music copied in once), with more flags.
+async fn manual_app_in(dir: &std::path::Path, clock: Arc<ManualClock>, flags: &[&str]) -> App {
     let music = dir.join("music");
-    common::copy_dir(short_tracks(), &music);
-    let cli = Cli::try_parse_from([
-        "bardcast", "--host", "127.0.0.1", "--port", "0",
-        "--music-dir", music.to_str().unwrap(),
-        "--database-path", dir.join("db.sqlite").to_str().unwrap(),
-        "--cache-dir", dir.join("cache").to_str().unwrap(),
-        "--gm-key", GM_KEY,
-    ])
-    .unwrap();
+    if !music.exists() {
+        common::copy_dir(short_tracks(), &music);
+    }
+    let mut args = vec![
+        "bardcast".to_owned(), "--host".into(), "127.0.0.1".into(), "--port".into(), "0".into(),
+        "--music-dir".into(), music.to_str().unwrap().into(),
+        "--database-path".into(), dir.join("db.sqlite").to_str().unwrap().into(),
+        "--cache-dir".into(), dir.join("cache").to_str().unwrap().into(),
+        "--gm-key".into(), GM_KEY.into(),
+    ];
+    args.extend(flags.iter().map(|f| f.to_string()));
+    let cli = Cli::try_parse_from(args).unwrap();
     let app = App::start(&cli.serve, clock as Arc<dyn Clock>).await.unwrap();
     // Wait for the startup scan.
     let mut status = app.state.library.scan_status();
     status.wait_for(|s| s.state == "idle" && s.last_finished_at.is_some()).await.unwrap();
-    (app, dir)
+    app
 }
 
 async fn call(router: &axum::Router, method: &str, uri: &str, body: Option<Value>) -> (StatusCode, axum::http::HeaderMap, Vec<u8>) {
@@ -229,4 +238,130 @@ async fn simulation_of_a_day_of_random_commands_keeps_every_hls_promise() {
     assert!(commands > 1000, "only {commands} commands succeeded");
     assert!(checked_parts > 10_000, "only {checked_parts} parts checked");
     assert!(track_parts_seen > 1000, "only {track_parts_seen} track parts were heard");
+}
+
+fn json_of(body: &[u8]) -> Value {
+    serde_json::from_slice(body).unwrap()
+}
+
+async fn track_ids(router: &axum::Router) -> Vec<i64> {
+    let (_, _, body) = call(router, "GET", "/api/tracks?sort=filepath", None).await;
+    json_of(&body)["items"].as_array().unwrap().iter().map(|t| t["id"].as_i64().unwrap()).collect()
+}
+
+#[tokio::test]
+async fn bad_command_values_are_400_naming_the_field_and_unknown_commands_404() {
+    let clock = Arc::new(ManualClock::new(UNIX_EPOCH + Duration::from_millis(1_764_028_800_000)));
+    let (app, _dir) = manual_app("bad-values", clock).await;
+    let router = bardcast::router(app.state.clone());
+    for (name, body, field) in [
+        ("repeat", json!({"mode": "x"}), "mode:"),
+        ("queue", json!({"action": "shuffle"}), "action:"),
+        ("queue", json!({"action": "remove", "index": "first"}), "index:"),
+        ("shuffle", json!({"on": 1}), "on:"),
+        ("volume", json!({"volume": 2}), "volume:"),
+        ("seek", json!({"position": -3}), "position:"),
+        ("play", json!({"trackId": "one"}), "trackId:"),
+    ] {
+        let (st, _, body_out) = call(&router, "POST", &format!("/api/session/{name}"), Some(body.clone())).await;
+        let v = json_of(&body_out);
+        assert_eq!(st, 400, "{name} {body}: {v}");
+        assert_eq!(v["error"]["code"], "bad_request");
+        assert!(v["error"]["message"].as_str().unwrap().starts_with(field), "{name} {body}: {v}");
+    }
+    let (st, _, body) = call(&router, "POST", "/api/session/dance", Some(json!({}))).await;
+    assert_eq!(st, 404, "{}", String::from_utf8_lossy(&body));
+    assert!(json_of(&body)["error"]["message"].as_str().unwrap().contains("dance"));
+    let ids = track_ids(&router).await;
+    let (st, _, body) = call(&router, "POST", "/api/session/play", Some(json!({"trackId": ids[0], "position": 999}))).await;
+    assert_eq!(st, 400, "past the end of a 5 s track: {}", String::from_utf8_lossy(&body));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_1200_track_queue_shows_and_takes_absolute_positions() {
+    let clock = Arc::new(ManualClock::new(UNIX_EPOCH + Duration::from_millis(1_764_028_800_000)));
+    let (app, _dir) = manual_app("long-queue", clock).await;
+    let router = bardcast::router(app.state.clone());
+    let ids = track_ids(&router).await;
+    // 1,200 entries in an order with no period, so any wrong index shows.
+    let mut rng = rand::rngs::StdRng::seed_from_u64(12);
+    let queue: Vec<i64> = (0..1200).map(|_| ids[rng.random_range(0..ids.len())]).collect();
+    let (st, _, _) = call(&router, "POST", "/api/session/queue", Some(json!({"action": "add", "trackIds": queue}))).await;
+    assert_eq!(st, 200);
+    call(&router, "POST", "/api/session/resume", Some(json!({}))).await;
+    for _ in 0..900 {
+        let (st, _, body) = call(&router, "POST", "/api/session/next", Some(json!({}))).await;
+        assert_eq!(st, 200, "{}", String::from_utf8_lossy(&body));
+    }
+    let (_, _, body) = call(&router, "GET", "/api/session", None).await;
+    let state = json_of(&body);
+    assert_eq!((state["queueIndex"].as_u64(), state["queueStart"].as_u64(), state["queueLength"].as_u64()), (Some(900), Some(400), Some(1200)));
+    let listed: Vec<i64> = state["queue"].as_array().unwrap().iter().map(|q| q["trackId"].as_i64().unwrap()).collect();
+    assert_eq!(listed, queue[400..]);
+    assert_eq!(state["nowPlaying"]["trackId"].as_i64(), Some(queue[900]));
+
+    let (st, _, body) = call(&router, "POST", "/api/session/queue", Some(json!({"action": "remove", "index": 903}))).await;
+    assert_eq!(st, 200);
+    let state = json_of(&body);
+    let mut expected = queue.clone();
+    expected.remove(903);
+    let listed: Vec<i64> = state["queue"].as_array().unwrap().iter().map(|q| q["trackId"].as_i64().unwrap()).collect();
+    assert_eq!(listed, expected[400..], "position 903 went, nothing else");
+    assert_eq!((state["queueIndex"].as_u64(), state["queueLength"].as_u64()), (Some(900), Some(1199)));
+
+    let (st, _, body) = call(&router, "POST", "/api/session/queue", Some(json!({"action": "move", "from": 1198, "to": 901}))).await;
+    assert_eq!(st, 200);
+    let moved = expected.remove(1198);
+    expected.insert(901, moved);
+    let listed: Vec<i64> = json_of(&body)["queue"].as_array().unwrap().iter().map(|q| q["trackId"].as_i64().unwrap()).collect();
+    assert_eq!(listed, expected[400..]);
+    assert_eq!(json_of(&body)["queueIndex"].as_u64(), Some(900), "the current position stays with the current entry");
+}
+
+#[tokio::test]
+async fn a_saved_room_that_makes_no_sense_starts_stopped_and_takes_commands() {
+    let clock = Arc::new(ManualClock::new(UNIX_EPOCH + Duration::from_millis(1_764_028_800_000)));
+    let dir = common::temp_dir("bad-saved-room");
+    let app = manual_app_in(&dir, clock.clone(), &[]).await;
+    let router = bardcast::router(app.state.clone());
+    let ids = track_ids(&router).await;
+    call(&router, "POST", "/api/session/queue", Some(json!({"action": "add", "trackIds": ids}))).await;
+    let (st, _, _) = call(&router, "POST", "/api/session/play", Some(json!({"trackId": ids[1]}))).await;
+    assert_eq!(st, 200);
+    drop((router, app));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let db = rusqlite::Connection::open(dir.join("db.sqlite")).unwrap();
+    let saved: String = db.query_row("SELECT state FROM room_state WHERE room = 'main'", [], |r| r.get(0)).unwrap();
+    let spoiled = saved.replacen("\"queue_index\":", "\"queue_index\":7000", 1);
+    assert_ne!(spoiled, saved);
+    for bad in [spoiled.as_str(), "{\"entries\": 3}", "null"] {
+        db.execute("UPDATE room_state SET state = ?1 WHERE room = 'main'", [bad]).unwrap();
+        let app = manual_app_in(&dir, clock.clone(), &[]).await;
+        let router = bardcast::router(app.state.clone());
+        let (_, _, body) = call(&router, "GET", "/api/session", None).await;
+        let state = json_of(&body);
+        assert_eq!(state["stopped"], true, "{bad}: {state}");
+        let (st, _, body) = call(&router, "POST", "/api/session/play", Some(json!({"trackId": ids[0]}))).await;
+        assert_eq!(st, 200, "{bad}: {}", String::from_utf8_lossy(&body));
+        drop((router, app));
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_shuffle_seed_replays_the_same_shuffle() {
+    let mut orders = Vec::new();
+    for name in ["seed-a", "seed-b"] {
+        let clock = Arc::new(ManualClock::new(UNIX_EPOCH + Duration::from_millis(1_764_028_800_000)));
+        let app = manual_app_in(&common::temp_dir(name), clock, &["--shuffle-seed", "42"]).await;
+        let router = bardcast::router(app.state.clone());
+        let ids = track_ids(&router).await;
+        let many: Vec<i64> = (0..30).map(|i| ids[i % ids.len()]).collect();
+        call(&router, "POST", "/api/session/queue", Some(json!({"action": "add", "trackIds": many}))).await;
+        let (st, _, body) = call(&router, "POST", "/api/session/shuffle", Some(json!({"on": true}))).await;
+        assert_eq!(st, 200);
+        orders.push(json_of(&body)["queue"].clone());
+    }
+    assert_eq!(orders[0], orders[1]);
 }

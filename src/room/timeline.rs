@@ -358,10 +358,15 @@ impl Timeline {
         if from >= len || to >= len {
             return false;
         }
-        let current = self.queue_index.and_then(|i| self.queue.get(i).copied());
         let t = self.queue.remove(from);
         self.queue.insert(to, t);
-        self.queue_index = current.and_then(|c| self.queue.iter().position(|x| *x == c));
+        // By position, not by track: a track can be queued more than once.
+        self.queue_index = self.queue_index.map(|i| match i {
+            _ if i == from => to,
+            _ if from < i && i <= to => i - 1,
+            _ if to <= i && i < from => i + 1,
+            _ => i,
+        });
         true
     }
 
@@ -516,6 +521,19 @@ mod tests {
         t.clear_queue();
         assert_eq!(t.queue, [TrackId(2)]);
         assert_eq!(t.queue_index, Some(0));
+    }
+
+    #[test]
+    fn moves_keep_the_current_position_when_a_track_is_queued_twice() {
+        let mut t = Timeline::default();
+        t.replace_queue([1, 2, 1, 3].map(TrackId).to_vec(), false, &mut rng());
+        t.queue_index = Some(2);
+        assert!(t.move_in_queue(3, 0));
+        assert_eq!((t.queue.as_slice(), t.queue_index), ([3, 1, 2, 1].map(TrackId).as_slice(), Some(3)));
+        assert!(t.move_in_queue(3, 1));
+        assert_eq!(t.queue_index, Some(1));
+        assert!(t.move_in_queue(0, 2));
+        assert_eq!((t.queue.as_slice(), t.queue_index), ([1, 1, 3, 2].map(TrackId).as_slice(), Some(0)));
     }
 
     #[test]
