@@ -52,7 +52,9 @@ impl Drop for Origin {
 fn rss_kb(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with("VmRSS")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
         .unwrap_or(0)
 }
 
@@ -179,10 +181,10 @@ async fn listener(addr: String, stats: Arc<Stats>, stop: Instant, measure_from_m
             playlist_ms.push(answered_at.saturating_sub(next * PART_MS) as f64);
         }
         let asked = Instant::now();
-        let (part, (following, at)) = tokio::join!(
-            async { (parts.get(&format!("/hls/256k/part/{next}.m4s")).await, asked.elapsed()) },
-            async { (playlists.get(&blocking_reload(next + 1)).await, now_ms()) },
-        );
+        let (part, (following, at)) =
+            tokio::join!(async { (parts.get(&format!("/hls/256k/part/{next}.m4s")).await, asked.elapsed()) }, async {
+                (playlists.get(&blocking_reload(next + 1)).await, now_ms())
+            },);
         if !ok(&part.0) {
             stats.errors.fetch_add(1, Ordering::Relaxed);
         } else if measured {

@@ -24,10 +24,18 @@ fn main() {
         let lib = Library::open(&root.path().join("db.sqlite"), music.clone(), Arc::new(SystemClock)).expect("open");
         let (cold, status) = scan(&lib).await;
         assert_eq!(status.added as usize, FILES, "{status:?}");
-        println!("cold scan: {FILES} files in {:.2} s = {:.0} files/s (target ≥ 2000)", cold.as_secs_f64(), FILES as f64 / cold.as_secs_f64());
+        println!(
+            "cold scan: {FILES} files in {:.2} s = {:.0} files/s (target ≥ 2000)",
+            cold.as_secs_f64(),
+            FILES as f64 / cold.as_secs_f64()
+        );
         let (warm, status) = scan(&lib).await;
         assert_eq!(status.to_process, 0, "{status:?}");
-        println!("rescan, nothing changed: {FILES} files in {:.3} s = {:.0} files/s (target < 1 s)", warm.as_secs_f64(), FILES as f64 / warm.as_secs_f64());
+        println!(
+            "rescan, nothing changed: {FILES} files in {:.3} s = {:.0} files/s (target < 1 s)",
+            warm.as_secs_f64(),
+            FILES as f64 / warm.as_secs_f64()
+        );
     });
 }
 
@@ -43,7 +51,20 @@ async fn scan(lib: &Library) -> (Duration, bardcast::library::ScanStatus) {
 fn build_library(root: &Path, music: &Path) {
     let base = root.join("base.mp3");
     let status = std::process::Command::new("ffmpeg")
-        .args(["-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i", "sine=frequency=440:duration=1", "-c:a", "libmp3lame", "-b:a", "64k"])
+        .args([
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:duration=1",
+            "-c:a",
+            "libmp3lame",
+            "-b:a",
+            "64k",
+        ])
         .arg(&base)
         .status()
         .expect("ffmpeg is needed to build the bench library");

@@ -103,10 +103,7 @@ pub enum LogFormat {
 impl ServeConfig {
     /// Folder the demo tracks are written to: beside the database.
     pub fn demo_dir(&self) -> PathBuf {
-        self.database_path
-            .parent()
-            .map(|p| p.join("demo-music"))
-            .unwrap_or_else(|| PathBuf::from("demo-music"))
+        self.database_path.parent().map(|p| p.join("demo-music")).unwrap_or_else(|| PathBuf::from("demo-music"))
     }
 }
 

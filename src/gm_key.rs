@@ -109,7 +109,11 @@ mod tests {
         }
         let later = t0 + Duration::from_secs(20);
         assert_eq!(key.check("guess", a, later), Err(Refusal::Throttled(Duration::from_secs(40))));
-        assert_eq!(key.check("right-key", a, later), Err(Refusal::Throttled(Duration::from_secs(40))), "not even checked");
+        assert_eq!(
+            key.check("right-key", a, later),
+            Err(Refusal::Throttled(Duration::from_secs(40))),
+            "not even checked"
+        );
         assert_eq!(key.check("right-key", b, later), Ok(()), "another address is not affected");
         assert_eq!(key.check("right-key", a, t0 + FAILURE_WINDOW), Ok(()), "the window passed");
         assert_eq!(key.check("guess", a, t0 + FAILURE_WINDOW), Err(Refusal::Wrong), "counting starts afresh");

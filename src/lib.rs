@@ -22,9 +22,9 @@ use axum::serve::ListenerExt;
 
 pub use http::router;
 
+use cache::SegmentCache;
 use clock::Clock;
 use config::ServeConfig;
-use cache::SegmentCache;
 use library::Library;
 use room::live::LiveParts;
 use room::{RoomHandle, RoomOptions};

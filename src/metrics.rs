@@ -97,15 +97,32 @@ impl Metrics {
         let _ = writeln!(out, "bardcast_live_segments_served_total {}", m.segments_served.load(Ordering::Relaxed));
         header(out, "bardcast_sync_error_ms", "histogram", "Listeners' reported |sync error| in ms.");
         for (i, bound) in SYNC_BUCKETS_MS.iter().enumerate() {
-            let _ = writeln!(out, "bardcast_sync_error_ms_bucket{{le=\"{bound}\"}} {}", m.sync_buckets[i].load(Ordering::Relaxed));
+            let _ = writeln!(
+                out,
+                "bardcast_sync_error_ms_bucket{{le=\"{bound}\"}} {}",
+                m.sync_buckets[i].load(Ordering::Relaxed)
+            );
         }
         let count = m.sync_count.load(Ordering::Relaxed);
         let _ = writeln!(out, "bardcast_sync_error_ms_bucket{{le=\"+Inf\"}} {count}");
         let _ = writeln!(out, "bardcast_sync_error_ms_sum {}", m.sync_sum_us.load(Ordering::Relaxed) as f64 / 1000.0);
         let _ = writeln!(out, "bardcast_sync_error_ms_count {count}");
-        header(out, "bardcast_gm_key_refusals_total", "counter", "GM keys refused: wrong, or unchecked from an address guessing.");
-        let _ = writeln!(out, "bardcast_gm_key_refusals_total{{reason=\"wrong\"}} {}", m.gm_key_wrong.load(Ordering::Relaxed));
-        let _ = writeln!(out, "bardcast_gm_key_refusals_total{{reason=\"throttled\"}} {}", m.gm_key_throttled.load(Ordering::Relaxed));
+        header(
+            out,
+            "bardcast_gm_key_refusals_total",
+            "counter",
+            "GM keys refused: wrong, or unchecked from an address guessing.",
+        );
+        let _ = writeln!(
+            out,
+            "bardcast_gm_key_refusals_total{{reason=\"wrong\"}} {}",
+            m.gm_key_wrong.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "bardcast_gm_key_refusals_total{{reason=\"throttled\"}} {}",
+            m.gm_key_throttled.load(Ordering::Relaxed)
+        );
     }
 }
 

@@ -48,10 +48,8 @@ async fn all_parts(cache: &SegmentCache, src: &SourceKey) -> Vec<bytes::Bytes> {
 }
 
 fn dirs(root: &Path) -> Vec<String> {
-    let mut names: Vec<_> = std::fs::read_dir(root)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
+    let mut names: Vec<_> =
+        std::fs::read_dir(root).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
     names.sort();
     names
 }
@@ -81,7 +79,7 @@ async fn first_part_arrives_before_the_track_is_encoded() {
     let st = cache.status();
     assert_eq!((st.encodes_started, st.encodes_running, st.cached_tracks), (1, 0, 1));
     assert!(st.bytes_used > 1_500_000, "{st:?}"); // about 256 kbit/s for 60 s
-    // The first part waited on the encode; the three reads after it found the track done.
+                                                  // The first part waited on the encode; the three reads after it found the track done.
     assert_eq!((st.misses, st.hits), (1, 3), "{st:?}");
     assert!((st.encoded_audio_seconds - 60.0).abs() < 0.5, "{st:?}");
     assert!(st.encode_seconds > 0.0 && st.encode_seconds < 60.0, "{st:?}");
@@ -299,7 +297,11 @@ async fn prepare_over_the_http_api_reports_done_pending_and_failures() {
     let counted: u64 = ["done", "pending", "failed"].iter().map(|k| st[*k].as_u64().unwrap()).sum();
     assert_eq!(counted, 3, "{st}");
     let st = wait_prepared(&s).await;
-    assert_eq!((st["done"].as_u64(), st["failed"].as_u64(), st["state"].as_str()), (Some(2), Some(1), Some("idle")), "{st}");
+    assert_eq!(
+        (st["done"].as_u64(), st["failed"].as_u64(), st["state"].as_str()),
+        (Some(2), Some(1), Some("idle")),
+        "{st}"
+    );
     assert_eq!(st["cachedTracks"], 2, "{st}");
     assert!(st["bytesUsed"].as_u64().unwrap() > 100_000, "{st}");
     assert_eq!(st["maxBytes"].as_u64(), Some(10 * 1024 * MB));

@@ -135,7 +135,14 @@ async fn search_is_full_text_prefix_and_accent_insensitive() {
     sorted.sort_by_key(|t| t.to_lowercase());
     assert_eq!(all, sorted);
 
-    for bad in ["/api/tracks?limit=501", "/api/tracks?limit=0", "/api/tracks?page=0", "/api/tracks?sort=nope", "/api/tracks?folder_id=abc", "/api/tracks?bogus=1"] {
+    for bad in [
+        "/api/tracks?limit=501",
+        "/api/tracks?limit=0",
+        "/api/tracks?page=0",
+        "/api/tracks?sort=nope",
+        "/api/tracks?folder_id=abc",
+        "/api/tracks?bogus=1",
+    ] {
         let r = s.get(bad).await;
         assert_eq!(r.status(), 400, "{bad}");
         let body: Value = r.json().await.unwrap();
@@ -167,7 +174,8 @@ async fn track_endpoints_and_audio_ranges() {
     let etag = cover.headers()["etag"].to_str().unwrap().to_owned();
     let bytes = cover.bytes().await.unwrap();
     assert_eq!(&bytes[1..4], b"PNG");
-    let again = s.client.get(s.url(&format!("/api/tracks/{dwarf}/cover"))).header("if-none-match", &etag).send().await.unwrap();
+    let again =
+        s.client.get(s.url(&format!("/api/tracks/{dwarf}/cover"))).header("if-none-match", &etag).send().await.unwrap();
     assert_eq!(again.status(), 304);
     assert_eq!(s.get(&format!("/api/tracks/{jig}/cover")).await.status(), 404);
 
@@ -218,7 +226,8 @@ async fn gm_key_guards_every_change() {
         assert_eq!(none.status(), 401, "{method} {path}");
         let err: Value = none.json().await.unwrap();
         assert_eq!(err["error"]["code"], "unauthorized");
-        let wrong = s.client.request(method.clone(), s.url(&path)).bearer_auth("wrong").json(&body).send().await.unwrap();
+        let wrong =
+            s.client.request(method.clone(), s.url(&path)).bearer_auth("wrong").json(&body).send().await.unwrap();
         assert_eq!(wrong.status(), 403, "{method} {path}");
     }
     // Nothing changed.
@@ -233,7 +242,8 @@ async fn folders_nest_move_reorder_and_hold_tracks() {
     let s = Server::with_fixtures("folders").await;
     let t = s.tracks_by_path().await;
     let id = |p: &str| t[p]["id"].as_i64().unwrap();
-    let (dwarf, lament, dragon, jig) = (id("Tavern/dwarf.mp3"), id("Battle/lament.flac"), id("Battle/Boss/dragon.ogg"), id("Tavern/untagged jig.wav"));
+    let (dwarf, lament, dragon, jig) =
+        (id("Tavern/dwarf.mp3"), id("Battle/lament.flac"), id("Battle/Boss/dragon.ogg"), id("Tavern/untagged jig.wav"));
 
     let (st, session) = s.gm_json(Method::POST, "/api/folders", json!({"name": "  Session 12  "})).await;
     assert_eq!(st, 201);
@@ -250,23 +260,37 @@ async fn folders_nest_move_reorder_and_hold_tracks() {
     assert_eq!(s.gm_json(Method::POST, "/api/folders", json!({"name": "   "})).await.0, 400);
 
     // Many tracks into one folder, one request; a track can sit in many folders.
-    let (st, f) = s.gm_json(Method::POST, &format!("/api/folders/{cid}/tracks"), json!({"trackIds": [lament, dragon, dwarf]})).await;
+    let (st, f) = s
+        .gm_json(Method::POST, &format!("/api/folders/{cid}/tracks"), json!({"trackIds": [lament, dragon, dwarf]}))
+        .await;
     assert_eq!(st, 200, "{f}");
     assert_eq!(f["trackCount"], 3);
     let (st, _) = s.gm_json(Method::POST, &format!("/api/tracks/{dragon}/folders/{bid}"), Value::Null).await;
     assert_eq!(st, 201);
-    let (st, _) = s.gm_json(Method::POST, &format!("/api/folders/{cid}/tracks"), json!({"trackIds": [jig], "position": 0})).await;
+    let (st, _) =
+        s.gm_json(Method::POST, &format!("/api/folders/{cid}/tracks"), json!({"trackIds": [jig], "position": 0})).await;
     assert_eq!(st, 200);
-    let order = |v: Value| -> Vec<i64> { v["items"].as_array().unwrap().iter().map(|t| t["id"].as_i64().unwrap()).collect() };
+    let order =
+        |v: Value| -> Vec<i64> { v["items"].as_array().unwrap().iter().map(|t| t["id"].as_i64().unwrap()).collect() };
     assert_eq!(order(s.get_json(&format!("/api/folders/{cid}/tracks")).await), [jig, lament, dragon, dwarf]);
     assert_eq!(order(s.get_json(&format!("/api/tracks?folder_id={cid}")).await), [jig, lament, dragon, dwarf]);
-    assert_eq!(s.gm_json(Method::POST, &format!("/api/folders/{cid}/tracks"), json!({"trackIds": [123456]})).await.0, 404);
+    assert_eq!(
+        s.gm_json(Method::POST, &format!("/api/folders/{cid}/tracks"), json!({"trackIds": [123456]})).await.0,
+        404
+    );
 
     // Reorder.
-    let (st, _) = s.gm_json(Method::PUT, &format!("/api/folders/{cid}/tracks/order"), json!({"trackIds": [dwarf, dragon, lament, jig]})).await;
+    let (st, _) = s
+        .gm_json(
+            Method::PUT,
+            &format!("/api/folders/{cid}/tracks/order"),
+            json!({"trackIds": [dwarf, dragon, lament, jig]}),
+        )
+        .await;
     assert_eq!(st, 200);
     assert_eq!(order(s.get_json(&format!("/api/folders/{cid}/tracks")).await), [dwarf, dragon, lament, jig]);
-    let (st, _) = s.gm_json(Method::PUT, &format!("/api/folders/{cid}/tracks/order"), json!({"trackIds": [dwarf]})).await;
+    let (st, _) =
+        s.gm_json(Method::PUT, &format!("/api/folders/{cid}/tracks/order"), json!({"trackIds": [dwarf]})).await;
     assert_eq!(st, 400, "an order must name every track");
 
     // Remove one membership.
@@ -331,7 +355,14 @@ async fn bad_requests_are_refused_and_write_nothing() {
     for (path, body, want) in bad {
         // A fresh connection each time: the server closes one whose body it refused.
         let client = reqwest::Client::new();
-        let r = client.post(s.url(path)).bearer_auth(GM_KEY).header("content-type", "application/json").body(body).send().await.unwrap();
+        let r = client
+            .post(s.url(path))
+            .bearer_auth(GM_KEY)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), want);
         let err: Value = r.json().await.unwrap();
         assert!(err["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{err}");
@@ -365,7 +396,11 @@ async fn rescans_are_incremental_and_follow_moves_and_deletions() {
     std::fs::create_dir_all(s.music.join("Moved")).unwrap();
     std::fs::rename(s.music.join("Tavern/dwarf.mp3"), s.music.join("Moved/renamed dwarf.mp3")).unwrap();
     let moved = s.rescan().await;
-    assert_eq!((moved["added"].as_u64(), moved["updated"].as_u64(), moved["missing"].as_u64()), (Some(0), Some(1), Some(0)), "{moved}");
+    assert_eq!(
+        (moved["added"].as_u64(), moved["updated"].as_u64(), moved["missing"].as_u64()),
+        (Some(0), Some(1), Some(0)),
+        "{moved}"
+    );
     let now = s.tracks_by_path().await;
     assert!(!now.contains_key("Tavern/dwarf.mp3"));
     assert_eq!(now["Moved/renamed dwarf.mp3"]["id"], dwarf);
@@ -392,7 +427,15 @@ async fn rescans_are_incremental_and_follow_moves_and_deletions() {
 
     // A changed file is read again and keeps its id.
     let jig = now["Tavern/untagged jig.wav"]["id"].clone();
-    common::ffmpeg(&["-f", "lavfi", "-i", "sine=frequency=500:duration=4", "-metadata", "title=Retagged Jig", s.music.join("Tavern/untagged jig.wav").to_str().unwrap()]);
+    common::ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=frequency=500:duration=4",
+        "-metadata",
+        "title=Retagged Jig",
+        s.music.join("Tavern/untagged jig.wav").to_str().unwrap(),
+    ]);
     let changed = s.rescan().await;
     assert_eq!(changed["updated"], 1, "{changed}");
     let t = s.get_json(&format!("/api/tracks/{jig}")).await;
@@ -431,7 +474,8 @@ async fn state_survives_restarts_and_the_generated_key_is_kept() {
     let key = key_line.rsplit("key=").next().unwrap().to_owned();
     assert!(key.len() >= 20);
     let before = s.tracks_by_path().await;
-    let r = s.client.post(s.url("/api/folders")).bearer_auth(&key).json(&json!({"name": "Persist"})).send().await.unwrap();
+    let r =
+        s.client.post(s.url("/api/folders")).bearer_auth(&key).json(&json!({"name": "Persist"})).send().await.unwrap();
     assert_eq!(r.status(), 201);
     assert_eq!(s.terminate().code(), Some(0), "SIGTERM exits 0");
 
@@ -466,7 +510,13 @@ async fn kill_9_during_scan_and_folder_edits_loses_no_committed_change() {
     let url = s.url("/api/folders");
     let inflight = tokio::spawn(async move {
         for i in 0..200 {
-            let _ = client.post(&url).bearer_auth(GM_KEY).json(&json!({"name": format!("late{i}")})).timeout(Duration::from_secs(2)).send().await;
+            let _ = client
+                .post(&url)
+                .bearer_auth(GM_KEY)
+                .json(&json!({"name": format!("late{i}")}))
+                .timeout(Duration::from_secs(2))
+                .send()
+                .await;
         }
     });
     tokio::time::sleep(Duration::from_millis(150)).await;
@@ -506,7 +556,9 @@ async fn a_missing_music_folder_is_reported_not_fatal() {
 
 #[test]
 fn bad_configuration_gets_one_clear_line_and_exit_code_2() {
-    for (var, value) in [("PORT", "abc"), ("SCAN_ON_STARTUP", "maybe"), ("LOG_FORMAT", "xml"), ("LOG_LEVEL", "info,,=x[")] {
+    for (var, value) in
+        [("PORT", "abc"), ("SCAN_ON_STARTUP", "maybe"), ("LOG_FORMAT", "xml"), ("LOG_LEVEL", "info,,=x[")]
+    {
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_bardcast")).env(var, value).output().unwrap();
         assert_eq!(out.status.code(), Some(2), "{var}={value}");
         let err = String::from_utf8_lossy(&out.stderr);
@@ -514,7 +566,17 @@ fn bad_configuration_gets_one_clear_line_and_exit_code_2() {
     }
     let help = std::process::Command::new(env!("CARGO_BIN_EXE_bardcast")).arg("--help").output().unwrap();
     let text = String::from_utf8_lossy(&help.stdout);
-    for var in ["PORT", "HOST", "MUSIC_DIR", "DATABASE_PATH", "CACHE_DIR", "GM_KEY", "SCAN_ON_STARTUP", "LOG_LEVEL", "LOG_FORMAT"] {
+    for var in [
+        "PORT",
+        "HOST",
+        "MUSIC_DIR",
+        "DATABASE_PATH",
+        "CACHE_DIR",
+        "GM_KEY",
+        "SCAN_ON_STARTUP",
+        "LOG_LEVEL",
+        "LOG_FORMAT",
+    ] {
         assert!(text.contains(&format!("[env: {var}")), "--help names {var}");
     }
 }
@@ -522,7 +584,11 @@ fn bad_configuration_gets_one_clear_line_and_exit_code_2() {
 #[tokio::test]
 async fn demo_mode_makes_a_playable_library() {
     let dir = common::temp_dir("demo");
-    let s = Server::start_in(&dir, &dir.join("unused"), Options { extra_env: vec![("DEMO".into(), "true".into())], ..Default::default() });
+    let s = Server::start_in(
+        &dir,
+        &dir.join("unused"),
+        Options { extra_env: vec![("DEMO".into(), "true".into())], ..Default::default() },
+    );
     s.wait_scan_idle().await;
     let page = s.get_json("/api/tracks?sort=title").await;
     assert_eq!(page["total"], 4);

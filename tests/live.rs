@@ -24,7 +24,15 @@ async fn tone_server_with(name: &str, opts: Options) -> (Server, Vec<i64>) {
     let music = dir.join("music");
     std::fs::create_dir_all(&music).unwrap();
     for (file, freq, secs) in [("1 low.flac", 330, 6), ("2 mid.mp3", 550, 4), ("3 high.ogg", 770, 5)] {
-        common::ffmpeg(&["-f", "lavfi", "-i", &format!("sine=frequency={freq}:duration={secs}"), "-metadata", &format!("title=Tone {freq}"), music.join(file).to_str().unwrap()]);
+        common::ffmpeg(&[
+            "-f",
+            "lavfi",
+            "-i",
+            &format!("sine=frequency={freq}:duration={secs}"),
+            "-metadata",
+            &format!("title=Tone {freq}"),
+            music.join(file).to_str().unwrap(),
+        ]);
     }
     let s = Server::start_in(&dir, &music, opts);
     s.wait_scan_idle().await;
@@ -122,12 +130,20 @@ async fn playlists_follow_the_spec_and_block() {
         }
         other => panic!("{other:?}"),
     }
-    let r = s.client.get(s.url("/hls/256k/live.m3u8")).header("accept-encoding", "gzip").header("origin", "http://elsewhere").send().await.unwrap();
+    let r = s
+        .client
+        .get(s.url("/hls/256k/live.m3u8"))
+        .header("accept-encoding", "gzip")
+        .header("origin", "http://elsewhere")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.headers()["content-encoding"], "gzip");
     assert_eq!(r.headers()["access-control-allow-origin"], "*");
     assert_eq!(r.headers()["vary"], "accept-encoding");
     let mut unzipped = String::new();
-    std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&r.bytes().await.unwrap()[..]), &mut unzipped).unwrap();
+    std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&r.bytes().await.unwrap()[..]), &mut unzipped)
+        .unwrap();
     assert!(unzipped.starts_with("#EXTM3U") && unzipped.contains("#EXT-X-PRELOAD-HINT"), "{unzipped}");
     let plain = s.get("/hls/256k/live.m3u8").await.bytes().await.unwrap();
     let p = match m3u8_rs::parse_playlist_res(&plain) {
@@ -136,7 +152,14 @@ async fn playlists_follow_the_spec_and_block() {
     };
     assert!(p.segments.len() >= 12);
     let text = String::from_utf8_lossy(&plain).to_string();
-    for tag in ["#EXT-X-VERSION:9", "#EXT-X-TARGETDURATION:2", "#EXT-X-PART-INF:PART-TARGET=0.51200", "CAN-BLOCK-RELOAD=YES", "#EXT-X-PRELOAD-HINT:TYPE=PART", "#EXT-X-MAP:URI=\"init.mp4\""] {
+    for tag in [
+        "#EXT-X-VERSION:9",
+        "#EXT-X-TARGETDURATION:2",
+        "#EXT-X-PART-INF:PART-TARGET=0.51200",
+        "CAN-BLOCK-RELOAD=YES",
+        "#EXT-X-PRELOAD-HINT:TYPE=PART",
+        "#EXT-X-MAP:URI=\"init.mp4\"",
+    ] {
         assert!(text.contains(tag), "{tag} missing:\n{text}");
     }
     // Python's m3u8 package, an independent parser.
@@ -235,7 +258,11 @@ async fn next_of(ws: &mut Ws, kind: &str) -> Value {
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
-        let msg = tokio::time::timeout(left, ws.next()).await.unwrap_or_else(|_| panic!("no {kind} message")).unwrap().unwrap();
+        let msg = tokio::time::timeout(left, ws.next())
+            .await
+            .unwrap_or_else(|_| panic!("no {kind} message"))
+            .unwrap()
+            .unwrap();
         if let Message::Text(t) = msg {
             let v: Value = serde_json::from_str(&t).unwrap();
             if v["type"] == kind {
@@ -287,14 +314,18 @@ async fn the_control_socket_syncs_clocks_pushes_state_and_guards_commands() {
     assert_eq!(next_of(&mut gm, "error").await["code"], "forbidden");
     send(&mut gm, json!({"type": "hello", "role": "gm", "key": GM_KEY, "device": "dashboard"})).await;
     next_of(&mut gm, "state").await;
-    send(&mut listener, json!({"type": "report", "syncError": 3.5, "buffer": 1.2, "rtt": 4.0, "state": "playing"})).await;
+    send(&mut listener, json!({"type": "report", "syncError": 3.5, "buffer": 1.2, "rtt": 4.0, "state": "playing"}))
+        .await;
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         let l = next_of(&mut gm, "listeners").await;
         let phone = l["listeners"].as_array().unwrap().iter().find(|x| x["device"] == "test phone").cloned();
         if phone.as_ref().is_some_and(|p| p["syncError"] == 3.5) {
             let p = phone.unwrap();
-            assert_eq!((p["buffer"].as_f64(), p["rtt"].as_f64(), p["role"].as_str()), (Some(1.2), Some(4.0), Some("listener")));
+            assert_eq!(
+                (p["buffer"].as_f64(), p["rtt"].as_f64(), p["role"].as_str()),
+                (Some(1.2), Some(4.0), Some("listener"))
+            );
             break;
         }
         assert!(Instant::now() < deadline, "report never reached the GM");
@@ -337,7 +368,9 @@ async fn metrics_count_requests_listeners_and_sync_reports() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     let text = s.get("/metrics").await.text().await.unwrap();
     let value = |name: &str| -> f64 {
-        text.lines().find_map(|l| l.strip_prefix(name).and_then(|r| r.trim().parse().ok())).unwrap_or_else(|| panic!("{name} missing:\n{text}"))
+        text.lines()
+            .find_map(|l| l.strip_prefix(name).and_then(|r| r.trim().parse().ok()))
+            .unwrap_or_else(|| panic!("{name} missing:\n{text}"))
     };
     assert_eq!(value("bardcast_listeners_connected "), 1.0);
     assert!(value("bardcast_live_parts_served_total ") >= 1.0);
@@ -376,7 +409,11 @@ async fn sigterm_tells_clients_and_exits_promptly() {
 async fn json_logs_carry_request_and_room_spans() {
     let log = common::temp_dir("json-log").join("stderr.log");
     let env = [("LOG_FORMAT", "json"), ("LOG_LEVEL", "info,bardcast=debug")];
-    let opts = Options { extra_env: env.map(|(k, v)| (k.into(), v.into())).to_vec(), stderr: Some(log.clone()), ..Default::default() };
+    let opts = Options {
+        extra_env: env.map(|(k, v)| (k.into(), v.into())).to_vec(),
+        stderr: Some(log.clone()),
+        ..Default::default()
+    };
     let (mut s, ids) = tone_server_with("json-log", opts).await;
     command(&s, "play", json!({"trackId": ids[0]})).await;
     s.get_json("/api/session").await;
@@ -407,10 +444,28 @@ async fn a_track_that_cannot_be_decoded_is_skipped_with_an_error() {
     let music = dir.join("music");
     std::fs::create_dir_all(&music).unwrap();
     // Opus: the scanner reads its tags, the segmenter cannot decode it.
-    common::ffmpeg(&["-f", "lavfi", "-i", "sine=frequency=500:duration=3", "-c:a", "libopus", "-metadata", "title=Opus Tone", music.join("a.opus").to_str().unwrap()]);
+    common::ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=frequency=500:duration=3",
+        "-c:a",
+        "libopus",
+        "-metadata",
+        "title=Opus Tone",
+        music.join("a.opus").to_str().unwrap(),
+    ]);
     // Longer than the room's 4 s look-ahead, so the end of the queue is not yet scheduled
     // (and shown by /api/session) while the test looks for the FLAC track.
-    common::ffmpeg(&["-f", "lavfi", "-i", "sine=frequency=700:duration=20", "-metadata", "title=Flac Tone", music.join("b.flac").to_str().unwrap()]);
+    common::ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=frequency=700:duration=20",
+        "-metadata",
+        "title=Flac Tone",
+        music.join("b.flac").to_str().unwrap(),
+    ]);
     let s = Server::start_in(&dir, &music, Options::default());
     s.wait_scan_idle().await;
     let t = s.tracks_by_path().await;
@@ -473,7 +528,11 @@ async fn a_short_configured_gm_key_is_warned_about() {
     let music = dir.join("music");
     std::fs::create_dir_all(&music).unwrap();
     let log = dir.join("server.log");
-    let mut s = Server::start_in(&dir, &music, Options { gm_key: Some("hunter2".into()), stderr: Some(log.clone()), ..Options::default() });
+    let mut s = Server::start_in(
+        &dir,
+        &music,
+        Options { gm_key: Some("hunter2".into()), stderr: Some(log.clone()), ..Options::default() },
+    );
     s.terminate();
     let logged = std::fs::read_to_string(&log).unwrap();
     assert!(logged.contains("GM_KEY is 7 characters long; use at least 16"), "{logged}");

@@ -50,7 +50,12 @@ fn live_edge(playlist: &str) -> (u64, Vec<String>) {
         .filter_map(|l| l.strip_prefix("#EXT-X-PART:"))
         .filter_map(|l| l.split("URI=\"").nth(1).and_then(|r| r.split('"').next()).map(str::to_owned))
         .collect();
-    let last = parts.last().and_then(|p| p.strip_prefix("part/")).and_then(|p| p.strip_suffix(".m4s")).and_then(|p| p.parse::<u64>().ok()).unwrap_or(0);
+    let last = parts
+        .last()
+        .and_then(|p| p.strip_prefix("part/"))
+        .and_then(|p| p.strip_suffix(".m4s"))
+        .and_then(|p| p.parse::<u64>().ok())
+        .unwrap_or(0);
     (last, parts)
 }
 
@@ -119,11 +124,20 @@ fn origin_count(metrics: &str, route: &str) -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fifty_listeners_through_nginx_cost_the_origin_one_fetch_per_file() {
     let dir = common::temp_dir("proxy");
-    let s = Server::start_in(&dir, &dir.join("unused"), Options { extra_env: vec![("DEMO".into(), "true".into())], ..Default::default() });
+    let s = Server::start_in(
+        &dir,
+        &dir.join("unused"),
+        Options { extra_env: vec![("DEMO".into(), "true".into())], ..Default::default() },
+    );
     s.wait_scan_idle().await;
     let (_, folder) = s.gm_json(Method::POST, "/api/folders", json!({"name": "All"})).await;
     let fid = folder["id"].as_i64().unwrap();
-    let ids: Vec<i64> = s.get_json("/api/tracks").await["items"].as_array().unwrap().iter().map(|t| t["id"].as_i64().unwrap()).collect();
+    let ids: Vec<i64> = s.get_json("/api/tracks").await["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_i64().unwrap())
+        .collect();
     s.gm_json(Method::POST, &format!("/api/folders/{fid}/tracks"), json!({"trackIds": ids})).await;
     let (st, _) = s.gm_json(Method::POST, "/api/session/play", json!({"folderId": fid})).await;
     assert_eq!(st, 200);
@@ -136,7 +150,13 @@ async fn fifty_listeners_through_nginx_cost_the_origin_one_fetch_per_file() {
         .status()
         .unwrap();
     assert!(render.success());
-    let started = Command::new("nginx").arg("-p").arg(&px).arg("-c").arg(px.join("nginx.conf")).status().expect("nginx is needed (scripts/test installs it)");
+    let started = Command::new("nginx")
+        .arg("-p")
+        .arg(&px)
+        .arg("-c")
+        .arg(px.join("nginx.conf"))
+        .status()
+        .expect("nginx is needed (scripts/test installs it)");
     assert!(started.success());
     let _nginx = Nginx { dir: px.clone() };
     let proxy = format!("http://127.0.0.1:{port}");
@@ -177,18 +197,36 @@ async fn fifty_listeners_through_nginx_cost_the_origin_one_fetch_per_file() {
     let segs: Vec<_> = seen.keys().filter(|u| u.starts_with("seg/")).collect();
     assert!(parts.len() > 100, "only {} distinct parts fetched", parts.len());
     assert!(segs.len() > 20, "only {} distinct segments fetched", segs.len());
-    let origin_parts = origin_count(&after, "/hls/{rendition}/part/{file}") - origin_count(&before, "/hls/{rendition}/part/{file}");
-    let origin_segs = origin_count(&after, "/hls/{rendition}/seg/{file}") - origin_count(&before, "/hls/{rendition}/seg/{file}");
-    println!("{} distinct parts, origin served {origin_parts}; {} distinct segments, origin served {origin_segs}", parts.len(), segs.len());
-    assert!(origin_parts <= parts.len() as u64, "the origin served {origin_parts} parts for {} distinct ones", parts.len());
-    assert!(origin_segs <= segs.len() as u64, "the origin served {origin_segs} segments for {} distinct ones", segs.len());
+    let origin_parts =
+        origin_count(&after, "/hls/{rendition}/part/{file}") - origin_count(&before, "/hls/{rendition}/part/{file}");
+    let origin_segs =
+        origin_count(&after, "/hls/{rendition}/seg/{file}") - origin_count(&before, "/hls/{rendition}/seg/{file}");
+    println!(
+        "{} distinct parts, origin served {origin_parts}; {} distinct segments, origin served {origin_segs}",
+        parts.len(),
+        segs.len()
+    );
+    assert!(
+        origin_parts <= parts.len() as u64,
+        "the origin served {origin_parts} parts for {} distinct ones",
+        parts.len()
+    );
+    assert!(
+        origin_segs <= segs.len() as u64,
+        "the origin served {origin_segs} segments for {} distinct ones",
+        segs.len()
+    );
     // Listeners parked on the same part share the origin's blocking answers (the cache lock
     // ages every 50 ms), rather than each holding one at the origin.
     let reloads = BLOCKING_RELOADS.load(Ordering::Relaxed);
-    let origin_playlists = origin_count(&after, "/hls/{rendition}/live.m3u8") - origin_count(&before, "/hls/{rendition}/live.m3u8");
+    let origin_playlists =
+        origin_count(&after, "/hls/{rendition}/live.m3u8") - origin_count(&before, "/hls/{rendition}/live.m3u8");
     let origin_blocking = origin_playlists.saturating_sub(PLAIN_RELOADS.load(Ordering::Relaxed));
     println!("{reloads} blocking reloads by listeners, origin served {origin_blocking}");
-    assert!(origin_blocking * 4 < reloads, "the origin served {origin_blocking} blocking reloads for the listeners' {reloads}");
+    assert!(
+        origin_blocking * 4 < reloads,
+        "the origin served {origin_blocking} blocking reloads for the listeners' {reloads}"
+    );
 
     // Every listener got the same bytes, and they are the origin's.
     for (uri, digests) in &seen {

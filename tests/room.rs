@@ -26,8 +26,13 @@ fn short_tracks() -> &'static std::path::Path {
         std::fs::create_dir_all(&dir).unwrap();
         for (name, freq, secs) in [("a.flac", 440, 5), ("b.mp3", 660, 7), ("c.ogg", 330, 3)] {
             common::ffmpeg(&[
-                "-f", "lavfi", "-i", &format!("sine=frequency={freq}:duration={secs}:sample_rate=44100"),
-                "-metadata", &format!("title=Tone {freq}"), dir.join(name).to_str().unwrap(),
+                "-f",
+                "lavfi",
+                "-i",
+                &format!("sine=frequency={freq}:duration={secs}:sample_rate=44100"),
+                "-metadata",
+                &format!("title=Tone {freq}"),
+                dir.join(name).to_str().unwrap(),
             ]);
         }
         dir
@@ -48,11 +53,19 @@ async fn manual_app_in(dir: &std::path::Path, clock: Arc<ManualClock>, flags: &[
         common::copy_dir(short_tracks(), &music);
     }
     let mut args = vec![
-        "bardcast".to_owned(), "--host".into(), "127.0.0.1".into(), "--port".into(), "0".into(),
-        "--music-dir".into(), music.to_str().unwrap().into(),
-        "--database-path".into(), dir.join("db.sqlite").to_str().unwrap().into(),
-        "--cache-dir".into(), dir.join("cache").to_str().unwrap().into(),
-        "--gm-key".into(), GM_KEY.into(),
+        "bardcast".to_owned(),
+        "--host".into(),
+        "127.0.0.1".into(),
+        "--port".into(),
+        "0".into(),
+        "--music-dir".into(),
+        music.to_str().unwrap().into(),
+        "--database-path".into(),
+        dir.join("db.sqlite").to_str().unwrap().into(),
+        "--cache-dir".into(),
+        dir.join("cache").to_str().unwrap().into(),
+        "--gm-key".into(),
+        GM_KEY.into(),
     ];
     args.extend(flags.iter().map(|f| f.to_string()));
     let cli = Cli::try_parse_from(args).unwrap();
@@ -63,7 +76,12 @@ async fn manual_app_in(dir: &std::path::Path, clock: Arc<ManualClock>, flags: &[
     app
 }
 
-async fn call(router: &axum::Router, method: &str, uri: &str, body: Option<Value>) -> (StatusCode, axum::http::HeaderMap, Vec<u8>) {
+async fn call(
+    router: &axum::Router,
+    method: &str,
+    uri: &str,
+    body: Option<Value>,
+) -> (StatusCode, axum::http::HeaderMap, Vec<u8>) {
     let mut req = Request::builder().method(method).uri(uri).header("authorization", format!("Bearer {GM_KEY}"));
     let body = match body {
         Some(v) => {
@@ -120,7 +138,10 @@ async fn simulation_of_a_day_of_random_commands_keeps_every_hls_promise() {
         clock.advance(Duration::from_millis(step));
         if rng.random_bool(0.35) {
             let (name, body) = match rng.random_range(0..14) {
-                0 => ("play", json!({"trackId": ids[rng.random_range(0..ids.len())], "position": rng.random_range(0.0..4.0)})),
+                0 => (
+                    "play",
+                    json!({"trackId": ids[rng.random_range(0..ids.len())], "position": rng.random_range(0.0..4.0)}),
+                ),
                 1 => ("play", json!({"folderId": folder, "shuffle": rng.random_bool(0.5)})),
                 2 => ("pause", json!({})),
                 3 => ("resume", json!({})),
@@ -175,7 +196,11 @@ async fn simulation_of_a_day_of_random_commands_keeps_every_hls_promise() {
                 let msn = playlist.media_sequence + i as u64;
                 if msn >= prev.media_sequence && msn < prev_last {
                     let old = &prev.segments[(msn - prev.media_sequence) as usize];
-                    assert_eq!((old.uri.as_str(), old.duration), (seg.uri.as_str(), seg.duration), "segment {msn} changed between reloads");
+                    assert_eq!(
+                        (old.uri.as_str(), old.duration),
+                        (seg.uri.as_str(), seg.duration),
+                        "segment {msn} changed between reloads"
+                    );
                 }
             }
         }
@@ -273,7 +298,8 @@ async fn bad_command_values_are_400_naming_the_field_and_unknown_commands_404() 
     assert_eq!(st, 404, "{}", String::from_utf8_lossy(&body));
     assert!(json_of(&body)["error"]["message"].as_str().unwrap().contains("dance"));
     let ids = track_ids(&router).await;
-    let (st, _, body) = call(&router, "POST", "/api/session/play", Some(json!({"trackId": ids[0], "position": 999}))).await;
+    let (st, _, body) =
+        call(&router, "POST", "/api/session/play", Some(json!({"trackId": ids[0], "position": 999}))).await;
     assert_eq!(st, 400, "past the end of a 5 s track: {}", String::from_utf8_lossy(&body));
 }
 
@@ -286,7 +312,8 @@ async fn a_1200_track_queue_shows_and_takes_absolute_positions() {
     // 1,200 entries in an order with no period, so any wrong index shows.
     let mut rng = rand::rngs::StdRng::seed_from_u64(12);
     let queue: Vec<i64> = (0..1200).map(|_| ids[rng.random_range(0..ids.len())]).collect();
-    let (st, _, _) = call(&router, "POST", "/api/session/queue", Some(json!({"action": "add", "trackIds": queue}))).await;
+    let (st, _, _) =
+        call(&router, "POST", "/api/session/queue", Some(json!({"action": "add", "trackIds": queue}))).await;
     assert_eq!(st, 200);
     call(&router, "POST", "/api/session/resume", Some(json!({}))).await;
     for _ in 0..900 {
@@ -295,12 +322,16 @@ async fn a_1200_track_queue_shows_and_takes_absolute_positions() {
     }
     let (_, _, body) = call(&router, "GET", "/api/session", None).await;
     let state = json_of(&body);
-    assert_eq!((state["queueIndex"].as_u64(), state["queueStart"].as_u64(), state["queueLength"].as_u64()), (Some(900), Some(400), Some(1200)));
+    assert_eq!(
+        (state["queueIndex"].as_u64(), state["queueStart"].as_u64(), state["queueLength"].as_u64()),
+        (Some(900), Some(400), Some(1200))
+    );
     let listed: Vec<i64> = state["queue"].as_array().unwrap().iter().map(|q| q["trackId"].as_i64().unwrap()).collect();
     assert_eq!(listed, queue[400..]);
     assert_eq!(state["nowPlaying"]["trackId"].as_i64(), Some(queue[900]));
 
-    let (st, _, body) = call(&router, "POST", "/api/session/queue", Some(json!({"action": "remove", "index": 903}))).await;
+    let (st, _, body) =
+        call(&router, "POST", "/api/session/queue", Some(json!({"action": "remove", "index": 903}))).await;
     assert_eq!(st, 200);
     let state = json_of(&body);
     let mut expected = queue.clone();
@@ -309,11 +340,13 @@ async fn a_1200_track_queue_shows_and_takes_absolute_positions() {
     assert_eq!(listed, expected[400..], "position 903 went, nothing else");
     assert_eq!((state["queueIndex"].as_u64(), state["queueLength"].as_u64()), (Some(900), Some(1199)));
 
-    let (st, _, body) = call(&router, "POST", "/api/session/queue", Some(json!({"action": "move", "from": 1198, "to": 901}))).await;
+    let (st, _, body) =
+        call(&router, "POST", "/api/session/queue", Some(json!({"action": "move", "from": 1198, "to": 901}))).await;
     assert_eq!(st, 200);
     let moved = expected.remove(1198);
     expected.insert(901, moved);
-    let listed: Vec<i64> = json_of(&body)["queue"].as_array().unwrap().iter().map(|q| q["trackId"].as_i64().unwrap()).collect();
+    let listed: Vec<i64> =
+        json_of(&body)["queue"].as_array().unwrap().iter().map(|q| q["trackId"].as_i64().unwrap()).collect();
     assert_eq!(listed, expected[400..]);
     assert_eq!(json_of(&body)["queueIndex"].as_u64(), Some(900), "the current position stays with the current entry");
 }

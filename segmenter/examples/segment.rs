@@ -16,8 +16,7 @@ struct Discard {
 
 impl PartSink for Discard {
     fn part(&mut self, _rendition: usize, part: Part) -> Result<()> {
-        self.first_part_ms
-            .get_or_insert_with(|| self.start.elapsed().as_secs_f64() * 1000.0);
+        self.first_part_ms.get_or_insert_with(|| self.start.elapsed().as_secs_f64() * 1000.0);
         self.bytes += part.bytes.len() as u64;
         Ok(())
     }
@@ -32,9 +31,7 @@ fn peak_rss_kib() -> Option<u64> {
 
 fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let input = args
-        .first()
-        .ok_or("usage: segment INPUT [KBPS,...] [OUT_DIR]")?;
+    let input = args.first().ok_or("usage: segment INPUT [KBPS,...] [OUT_DIR]")?;
     let ladder = parse_ladder(args.get(1).map_or("256", String::as_str))?;
     let start = Instant::now();
     let duration = if let Some(out) = args.get(2) {
@@ -42,11 +39,7 @@ fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
         println!("wrote {} segments, {} parts to {out}", s.segments, s.parts);
         s.duration
     } else {
-        let mut sink = Discard {
-            start,
-            first_part_ms: None,
-            bytes: 0,
-        };
+        let mut sink = Discard { start, first_part_ms: None, bytes: 0 };
         let s = segment_track(Path::new(input), &ladder, &mut sink)?;
         println!(
             "{} parts per rendition, {} bytes, first part after {:.1} ms, warnings: {:?}",

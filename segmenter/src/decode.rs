@@ -66,26 +66,15 @@ impl Decoder {
             hint.with_extension(ext);
         }
         let format = symphonia::default::get_probe()
-            .probe(
-                &hint,
-                mss,
-                FormatOptions::default(),
-                MetadataOptions::default(),
-            )
+            .probe(&hint, mss, FormatOptions::default(), MetadataOptions::default())
             .map_err(|e| match e {
                 SymError::IoError(_) | SymError::Unsupported(_) => {
                     Error::UnsupportedFormat(format!("not a recognised audio file ({e})"))
                 }
                 other => Error::UnsupportedFormat(other.to_string()),
             })?;
-        let track = format
-            .default_track(TrackType::Audio)
-            .ok_or(Error::NoAudioTrack)?;
-        let params = track
-            .codec_params
-            .as_ref()
-            .and_then(|p| p.audio())
-            .ok_or(Error::NoAudioTrack)?;
+        let track = format.default_track(TrackType::Audio).ok_or(Error::NoAudioTrack)?;
+        let params = track.codec_params.as_ref().and_then(|p| p.audio()).ok_or(Error::NoAudioTrack)?;
         let rate = params.sample_rate.unwrap_or(0);
         if !(MIN_SOURCE_RATE..=MAX_SOURCE_RATE).contains(&rate) {
             return Err(Error::UnsupportedSampleRate(rate));
@@ -172,10 +161,7 @@ impl Decoder {
                     return Ok(true);
                 }
                 Err(e @ (SymError::DecodeError(_) | SymError::IoError(_))) => {
-                    self.failed(format!(
-                        "corrupt packet at {} skipped: {e}",
-                        packet.pts.get()
-                    ))?;
+                    self.failed(format!("corrupt packet at {} skipped: {e}", packet.pts.get()))?;
                     // Keep the timeline: a skipped packet becomes silence of its length (at
                     // most a second, in case the length itself is corrupt).
                     let frames = packet.dur.get().min(u64::from(self.rate)) as usize;
@@ -219,9 +205,7 @@ impl Decoder {
     fn failed(&mut self, warning: String) -> Result<()> {
         self.consecutive_errors += 1;
         if self.consecutive_errors > MAX_CONSECUTIVE_ERRORS {
-            return Err(Error::Decode(format!(
-                "{MAX_CONSECUTIVE_ERRORS} bad packets in a row; last: {warning}"
-            )));
+            return Err(Error::Decode(format!("{MAX_CONSECUTIVE_ERRORS} bad packets in a row; last: {warning}")));
         }
         self.warn(warning);
         Ok(())
@@ -249,10 +233,7 @@ fn mix_into(interleaved: &[f32], mix: &[(f32, f32)], left: &mut Vec<f32>, right:
         }
         n => {
             for frame in interleaved.chunks_exact(n) {
-                let (l, r) = frame
-                    .iter()
-                    .zip(mix)
-                    .fold((0.0, 0.0), |(l, r), (s, (gl, gr))| (l + s * gl, r + s * gr));
+                let (l, r) = frame.iter().zip(mix).fold((0.0, 0.0), |(l, r), (s, (gl, gr))| (l + s * gl, r + s * gr));
                 left.push(l);
                 right.push(r);
             }
@@ -267,9 +248,7 @@ fn mix_matrix(channels: &Channels) -> Result<Vec<(f32, f32)>> {
     let positions: Vec<Position> = match channels {
         Channels::Positioned(p) => p.iter().collect(),
         // Discrete layouts follow the WAVE order, which is also symphonia's bit order.
-        Channels::Discrete(n @ 1..=18) => (0..*n)
-            .map(|i| Position::from_bits_truncate(1 << i))
-            .collect(),
+        Channels::Discrete(n @ 1..=18) => (0..*n).map(|i| Position::from_bits_truncate(1 << i)).collect(),
         other => return Err(Error::UnsupportedChannels(format!("{other:?}"))),
     };
     match positions.len() {
@@ -299,9 +278,7 @@ fn mix_matrix(channels: &Channels) -> Result<Vec<(f32, f32)>> {
             _ => (k * k, k * k),
         })
         .collect();
-    let peak = mix
-        .iter()
-        .fold((0.0f32, 0.0f32), |(l, r), (gl, gr)| (l + gl, r + gr));
+    let peak = mix.iter().fold((0.0f32, 0.0f32), |(l, r), (gl, gr)| (l + gl, r + gr));
     let scale = 1.0 / peak.0.max(peak.1).max(1.0);
     mix.iter_mut().for_each(|(l, r)| {
         *l *= scale;
@@ -316,18 +293,12 @@ mod tests {
 
     #[test]
     fn mono_goes_to_both_sides_at_full_level() {
-        assert_eq!(
-            mix_matrix(&Channels::Discrete(1)).unwrap(),
-            vec![(1.0, 1.0)]
-        );
+        assert_eq!(mix_matrix(&Channels::Discrete(1)).unwrap(), vec![(1.0, 1.0)]);
     }
 
     #[test]
     fn stereo_is_untouched() {
-        assert_eq!(
-            mix_matrix(&Channels::Discrete(2)).unwrap(),
-            vec![(1.0, 0.0), (0.0, 1.0)]
-        );
+        assert_eq!(mix_matrix(&Channels::Discrete(2)).unwrap(), vec![(1.0, 0.0), (0.0, 1.0)]);
     }
 
     #[test]
@@ -337,23 +308,14 @@ mod tests {
         assert!((m[0].0 - norm).abs() < 1e-6, "front left");
         assert!((m[2].0 - MINUS_3DB * norm).abs() < 1e-6, "centre at -3 dB");
         assert_eq!(m[3], (0.0, 0.0), "LFE dropped");
-        assert!(
-            (m[4].0 - MINUS_3DB * norm).abs() < 1e-6 && m[4].1 == 0.0,
-            "rear left"
-        );
+        assert!((m[4].0 - MINUS_3DB * norm).abs() < 1e-6 && m[4].1 == 0.0, "rear left");
         let sum_l: f32 = m.iter().map(|g| g.0).sum();
         assert!(sum_l <= 1.0 + 1e-6);
     }
 
     #[test]
     fn no_channels_is_an_error() {
-        assert!(matches!(
-            mix_matrix(&Channels::None),
-            Err(Error::UnsupportedChannels(_))
-        ));
-        assert!(matches!(
-            mix_matrix(&Channels::Discrete(0)),
-            Err(Error::UnsupportedChannels(_))
-        ));
+        assert!(matches!(mix_matrix(&Channels::None), Err(Error::UnsupportedChannels(_))));
+        assert!(matches!(mix_matrix(&Channels::Discrete(0)), Err(Error::UnsupportedChannels(_))));
     }
 }

@@ -4,9 +4,7 @@
 //! `[k * 1024, (k + 1) * 1024)` as a decoder that ignores edit lists (ffmpeg, hls.js) plays
 //! them, and the tail is flushed by feeding silence, so no audio is lost at the end.
 
-use fdk_aac::enc::{
-    AudioObjectType, BitRate, ChannelMode, Encoder, EncoderParams as FdkParams, Transport,
-};
+use fdk_aac::enc::{AudioObjectType, BitRate, ChannelMode, Encoder, EncoderParams as FdkParams, Transport};
 
 use crate::error::{Error, Result};
 use crate::fmp4::TrackConfig;
@@ -53,16 +51,10 @@ impl AacEncoder {
         .map_err(|e| Error::Encode(e.to_string()))?;
         let info = enc.info().map_err(|e| Error::Encode(e.to_string()))?;
         if info.frameLength != FRAME_SAMPLES {
-            return Err(Error::Encode(format!(
-                "unexpected frame length {}",
-                info.frameLength
-            )));
+            return Err(Error::Encode(format!("unexpected frame length {}", info.frameLength)));
         }
         let conf_len = (info.confSize as usize).min(info.confBuf.len());
-        let config = TrackConfig {
-            audio_specific_config: info.confBuf[..conf_len].to_vec(),
-            bitrate: params.bitrate,
-        };
+        let config = TrackConfig { audio_specific_config: info.confBuf[..conf_len].to_vec(), bitrate: params.bitrate };
         Ok(AacEncoder {
             enc,
             config,
@@ -79,11 +71,7 @@ impl AacEncoder {
     }
 
     /// Encodes interleaved stereo i16; `frame` receives each finished AAC frame, in order.
-    pub fn encode(
-        &mut self,
-        interleaved: &[i16],
-        frame: &mut impl FnMut(&[u8]) -> Result<()>,
-    ) -> Result<()> {
+    pub fn encode(&mut self, interleaved: &[i16], frame: &mut impl FnMut(&[u8]) -> Result<()>) -> Result<()> {
         self.samples_in += (interleaved.len() / usize::from(CHANNELS)) as u64;
         self.feed(interleaved, frame)
     }
@@ -116,10 +104,7 @@ impl AacEncoder {
         frame: &mut impl FnMut(&[u8]) -> Result<()>,
     ) -> Result<()> {
         while !input.is_empty() {
-            let info = self
-                .enc
-                .encode(input, &mut self.out)
-                .map_err(|e| Error::Encode(e.to_string()))?;
+            let info = self.enc.encode(input, &mut self.out).map_err(|e| Error::Encode(e.to_string()))?;
             if info.input_consumed == 0 && info.output_size == 0 {
                 return Err(Error::Encode("encoder made no progress".into()));
             }
@@ -189,10 +174,7 @@ mod tests {
     #[test]
     fn bitrate_out_of_range_is_rejected() {
         assert!(AacEncoder::new(&EncoderParams { bitrate: 1_000 }).is_err());
-        assert!(AacEncoder::new(&EncoderParams {
-            bitrate: 10_000_000
-        })
-        .is_err());
+        assert!(AacEncoder::new(&EncoderParams { bitrate: 10_000_000 }).is_err());
     }
 
     #[test]

@@ -26,10 +26,7 @@ struct BoxWriter {
 
 impl BoxWriter {
     fn new() -> Self {
-        BoxWriter {
-            buf: Vec::with_capacity(1024),
-            open: Vec::new(),
-        }
+        BoxWriter { buf: Vec::with_capacity(1024), open: Vec::new() }
     }
 
     fn start(&mut self, kind: &[u8; 4]) {
@@ -243,13 +240,8 @@ fn write_mp4a(w: &mut BoxWriter, config: &TrackConfig) -> Result<()> {
 /// Builds one part: a `moof` with `tfdt = base_media_decode_time` (in 1/48000 s) and
 /// `mfhd` sequence `sequence`, followed by an `mdat` holding `frames` (raw AAC frames of 1024
 /// samples each, every one a sync sample).
-pub fn write_part<F: AsRef<[u8]>>(
-    sequence: u32,
-    base_media_decode_time: u64,
-    frames: &[F],
-) -> Result<Vec<u8>> {
-    let count =
-        u32::try_from(frames.len()).map_err(|_| Error::InvalidPart("too many frames".into()))?;
+pub fn write_part<F: AsRef<[u8]>>(sequence: u32, base_media_decode_time: u64, frames: &[F]) -> Result<Vec<u8>> {
+    let count = u32::try_from(frames.len()).map_err(|_| Error::InvalidPart("too many frames".into()))?;
     let mdat_len: usize = frames.iter().map(|f| f.as_ref().len()).sum();
     let mut w = BoxWriter::new();
     w.buf.reserve(mdat_len + 8 + 200);
@@ -271,19 +263,16 @@ pub fn write_part<F: AsRef<[u8]>>(
     let data_offset_at = w.buf.len();
     w.u32(0); // data_offset, patched below
     for f in frames {
-        let size = u32::try_from(f.as_ref().len())
-            .map_err(|_| Error::InvalidPart("frame too large".into()))?;
+        let size = u32::try_from(f.as_ref().len()).map_err(|_| Error::InvalidPart("frame too large".into()))?;
         w.u32(size);
     }
     w.end(); // trun
     w.end(); // traf
     w.end(); // moof
              // Relative to the moof start (default-base-is-moof): the first byte after the mdat header.
-    let data_offset =
-        u32::try_from(w.buf.len() + 8).map_err(|_| Error::InvalidPart("moof too large".into()))?;
+    let data_offset = u32::try_from(w.buf.len() + 8).map_err(|_| Error::InvalidPart("moof too large".into()))?;
     w.buf[data_offset_at..data_offset_at + 4].copy_from_slice(&data_offset.to_be_bytes());
-    let mdat_size =
-        u32::try_from(mdat_len + 8).map_err(|_| Error::InvalidPart("mdat too large".into()))?;
+    let mdat_size = u32::try_from(mdat_len + 8).map_err(|_| Error::InvalidPart("mdat too large".into()))?;
     w.u32(mdat_size);
     w.bytes(b"mdat");
     for f in frames {
@@ -322,9 +311,7 @@ pub fn parse_part(part: &[u8]) -> Result<ParsedPart<'_>> {
                 for (kind, body) in children(body)? {
                     match kind {
                         b"tfhd" => {
-                            if be_u32(body, 0)? & 0x00FF_FFFF != TFHD_FLAGS
-                                || be_u32(body, 8)? != FRAME_SAMPLES
-                            {
+                            if be_u32(body, 0)? & 0x00FF_FFFF != TFHD_FLAGS || be_u32(body, 8)? != FRAME_SAMPLES {
                                 return Err(bad("unexpected tfhd"));
                             }
                         }
@@ -340,9 +327,7 @@ pub fn parse_part(part: &[u8]) -> Result<ParsedPart<'_>> {
                             }
                             let count = be_u32(body, 4)? as usize;
                             data_offset = Some(be_u32(body, 8)? as usize);
-                            let list = (0..count)
-                                .map(|i| be_u32(body, 12 + 4 * i))
-                                .collect::<Result<Vec<_>>>()?;
+                            let list = (0..count).map(|i| be_u32(body, 12 + 4 * i)).collect::<Result<Vec<_>>>()?;
                             sizes = Some(list);
                         }
                         _ => return Err(bad("unexpected box in traf")),
@@ -373,28 +358,16 @@ pub fn parse_part(part: &[u8]) -> Result<ParsedPart<'_>> {
     if at != mdat.len() {
         return Err(bad("mdat longer than its samples"));
     }
-    Ok(ParsedPart {
-        sequence,
-        base_media_decode_time,
-        frames,
-    })
+    Ok(ParsedPart { sequence, base_media_decode_time, frames })
 }
 
 /// Copies `part` with a new `mfhd` sequence and `tfdt`; a part with fewer than 24 frames is
 /// padded to 24 with frames from `silence` (a part from [`crate::silence_part`]).
-pub fn restamp(
-    part: &[u8],
-    sequence: u32,
-    base_media_decode_time: u64,
-    silence: &[u8],
-) -> Result<Vec<u8>> {
+pub fn restamp(part: &[u8], sequence: u32, base_media_decode_time: u64, silence: &[u8]) -> Result<Vec<u8>> {
     let mut parsed = parse_part(part)?;
     let full = PART_FRAMES as usize;
     if parsed.frames.is_empty() || parsed.frames.len() > full {
-        return Err(Error::InvalidPart(format!(
-            "{} frames; expected 1..={full}",
-            parsed.frames.len()
-        )));
+        return Err(Error::InvalidPart(format!("{} frames; expected 1..={full}", parsed.frames.len())));
     }
     if parsed.frames.len() < full {
         let pad = parse_part(silence)?;
@@ -418,10 +391,7 @@ fn children(mut buf: &[u8]) -> Result<Vec<(&[u8; 4], &[u8])>> {
             .and_then(|k| k.try_into().ok())
             .ok_or_else(|| Error::InvalidPart("truncated box header".into()))?;
         if size < 8 || size > buf.len() {
-            return Err(Error::InvalidPart(format!(
-                "bad size {size} for box {}",
-                String::from_utf8_lossy(kind)
-            )));
+            return Err(Error::InvalidPart(format!("bad size {size} for box {}", String::from_utf8_lossy(kind))));
         }
         out.push((kind, &buf[8..size]));
         buf = &buf[size..];
@@ -489,31 +459,16 @@ mod tests {
     #[test]
     fn restamp_rejects_garbage() {
         let silence = write_part(1, 0, &frames(24, 0)).unwrap();
-        for junk in [
-            &b""[..],
-            b"\0\0\0\x08moov",
-            b"\xff\xff\xff\xffmoof",
-            &silence[..silence.len() - 1],
-        ] {
-            assert!(matches!(
-                restamp(junk, 1, 0, &silence),
-                Err(Error::InvalidPart(_))
-            ));
+        for junk in [&b""[..], b"\0\0\0\x08moov", b"\xff\xff\xff\xffmoof", &silence[..silence.len() - 1]] {
+            assert!(matches!(restamp(junk, 1, 0, &silence), Err(Error::InvalidPart(_))));
         }
-        let init = write_init(&TrackConfig {
-            audio_specific_config: vec![0x11, 0x90],
-            bitrate: 1,
-        })
-        .unwrap();
+        let init = write_init(&TrackConfig { audio_specific_config: vec![0x11, 0x90], bitrate: 1 }).unwrap();
         assert!(restamp(&init, 1, 0, &silence).is_err());
     }
 
     #[test]
     fn init_is_deterministic() {
-        let c = TrackConfig {
-            audio_specific_config: vec![0x11, 0x90],
-            bitrate: 256_000,
-        };
+        let c = TrackConfig { audio_specific_config: vec![0x11, 0x90], bitrate: 256_000 };
         assert_eq!(write_init(&c).unwrap(), write_init(&c).unwrap());
     }
 }

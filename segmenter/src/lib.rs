@@ -56,8 +56,8 @@ use std::path::Path;
 pub use error::{Error, Result};
 pub use fmp4::restamp;
 pub use units::{
-    Samples, CHANNELS, FRAME_SAMPLES, PARTS_PER_SEGMENT, PART_FRAMES, PART_MS, PART_SAMPLES,
-    SAMPLE_RATE, SEGMENT_MS, SEGMENT_SAMPLES,
+    Samples, CHANNELS, FRAME_SAMPLES, PARTS_PER_SEGMENT, PART_FRAMES, PART_MS, PART_SAMPLES, SAMPLE_RATE, SEGMENT_MS,
+    SEGMENT_SAMPLES,
 };
 
 use decode::Decoder;
@@ -93,9 +93,7 @@ impl EncoderParams {
 
 impl Default for EncoderParams {
     fn default() -> Self {
-        EncoderParams {
-            bitrate: Self::DEFAULT_BITRATE,
-        }
+        EncoderParams { bitrate: Self::DEFAULT_BITRATE }
     }
 }
 
@@ -103,18 +101,14 @@ impl Default for EncoderParams {
 /// convention) into encoder parameters. Rejects empty lists, non-numbers, out-of-range
 /// values (32–512 kbit/s) and duplicates.
 pub fn parse_ladder(s: &str) -> Result<Vec<EncoderParams>> {
-    let bad = |why: String| {
-        Error::InvalidLadder(format!("{why} in {s:?}; expected kbit/s like \"256,96\""))
-    };
+    let bad = |why: String| Error::InvalidLadder(format!("{why} in {s:?}; expected kbit/s like \"256,96\""));
     let mut out: Vec<EncoderParams> = Vec::new();
     for item in s.split(',') {
         let item = item.trim().trim_end_matches(['k', 'K']);
         if item.is_empty() {
             return Err(bad("empty entry".into()));
         }
-        let kbps: u32 = item
-            .parse()
-            .map_err(|_| bad(format!("{item:?} is not a whole number")))?;
+        let kbps: u32 = item.parse().map_err(|_| bad(format!("{item:?} is not a whole number")))?;
         let bitrate = kbps
             .checked_mul(1000)
             .filter(|b| (encode::MIN_BITRATE..=encode::MAX_BITRATE).contains(b))
@@ -159,28 +153,16 @@ pub struct TrackSummary {
 
 /// Decodes `src` once and encodes it at every rung of `params`, handing each part to `sink`
 /// as it is produced. Memory stays bounded whatever the track's length.
-pub fn segment_track(
-    src: &Path,
-    params: &[EncoderParams],
-    sink: &mut impl PartSink,
-) -> Result<TrackSummary> {
+pub fn segment_track(src: &Path, params: &[EncoderParams], sink: &mut impl PartSink) -> Result<TrackSummary> {
     run(Decoder::open(src)?, params, sink)
 }
 
 /// [`segment_track`] for a file already in memory.
-pub fn segment_bytes(
-    bytes: Vec<u8>,
-    params: &[EncoderParams],
-    sink: &mut impl PartSink,
-) -> Result<TrackSummary> {
+pub fn segment_bytes(bytes: Vec<u8>, params: &[EncoderParams], sink: &mut impl PartSink) -> Result<TrackSummary> {
     if bytes.is_empty() {
         return Err(Error::Empty);
     }
-    run(
-        Decoder::from_source(Box::new(Cursor::new(bytes)), None)?,
-        params,
-        sink,
-    )
+    run(Decoder::from_source(Box::new(Cursor::new(bytes)), None)?, params, sink)
 }
 
 /// The init segment (`ftyp` + `moov`) for `params`: the same bytes for every track.
@@ -217,43 +199,24 @@ impl Rendition {
             let rest = self.frames.split_off(full.min(self.frames.len()));
             let frames = std::mem::replace(&mut self.frames, rest);
             let index = self.next_index;
-            let too_far = || Error::TooLong {
-                max_hours: MAX_DURATION.0 / 3600 / u64::from(SAMPLE_RATE),
-            };
+            let too_far = || Error::TooLong { max_hours: MAX_DURATION.0 / 3600 / u64::from(SAMPLE_RATE) };
             let tfdt = Samples::part_start(index).ok_or_else(too_far)?;
             let sequence = u32::try_from(index + 1).map_err(|_| too_far())?;
             let bytes = fmp4::write_part(sequence, tfdt.0, &frames)?;
             self.next_index += 1;
-            sink.part(
-                rendition,
-                Part {
-                    index,
-                    frames: frames.len() as u32,
-                    bytes,
-                },
-            )?;
+            sink.part(rendition, Part { index, frames: frames.len() as u32, bytes })?;
         }
         Ok(())
     }
 }
 
-fn run(
-    mut decoder: Decoder,
-    params: &[EncoderParams],
-    sink: &mut impl PartSink,
-) -> Result<TrackSummary> {
+fn run(mut decoder: Decoder, params: &[EncoderParams], sink: &mut impl PartSink) -> Result<TrackSummary> {
     if params.is_empty() {
         return Err(Error::InvalidLadder("no encoder parameters given".into()));
     }
     let mut renditions = params
         .iter()
-        .map(|p| {
-            Ok(Rendition {
-                encoder: AacEncoder::new(p)?,
-                frames: Vec::new(),
-                next_index: 0,
-            })
-        })
+        .map(|p| Ok(Rendition { encoder: AacEncoder::new(p)?, frames: Vec::new(), next_index: 0 }))
         .collect::<Result<Vec<_>>>()?;
     let mut resampler = Resampler::new(decoder.sample_rate())?;
     let mut duration = Samples::ZERO;
@@ -262,15 +225,11 @@ fn run(
     let mut emit = |left: &[f32], right: &[f32]| -> Result<()> {
         duration = Samples(duration.0 + left.len() as u64);
         if duration > MAX_DURATION {
-            return Err(Error::TooLong {
-                max_hours: MAX_DURATION.0 / 3600 / u64::from(SAMPLE_RATE),
-            });
+            return Err(Error::TooLong { max_hours: MAX_DURATION.0 / 3600 / u64::from(SAMPLE_RATE) });
         }
         interleave_i16(left, right, &mut pcm);
         for (i, r) in renditions.iter_mut().enumerate() {
-            let Rendition {
-                encoder, frames, ..
-            } = r;
+            let Rendition { encoder, frames, .. } = r;
             encoder.encode(&pcm, &mut |f| {
                 frames.push(f.to_vec());
                 Ok(())
@@ -291,20 +250,14 @@ fn run(
         return Err(Error::Empty);
     }
     for (i, r) in renditions.iter_mut().enumerate() {
-        let Rendition {
-            encoder, frames, ..
-        } = r;
+        let Rendition { encoder, frames, .. } = r;
         encoder.finish(&mut |f| {
             frames.push(f.to_vec());
             Ok(())
         })?;
         r.flush(i, sink, true)?;
     }
-    Ok(TrackSummary {
-        duration,
-        parts: duration.parts_ceil(),
-        warnings: decoder.warnings(),
-    })
+    Ok(TrackSummary { duration, parts: duration.parts_ceil(), warnings: decoder.warnings() })
 }
 
 /// A 16-bit PCM WAV file in memory: for examples, tests and benches.
@@ -336,13 +289,7 @@ mod tests {
     #[test]
     fn ladder_parses_kbps() {
         let l = parse_ladder("256, 96k").unwrap();
-        assert_eq!(
-            l,
-            vec![
-                EncoderParams { bitrate: 256_000 },
-                EncoderParams { bitrate: 96_000 }
-            ]
-        );
+        assert_eq!(l, vec![EncoderParams { bitrate: 256_000 }, EncoderParams { bitrate: 96_000 }]);
     }
 
     #[test]
@@ -362,13 +309,7 @@ mod tests {
 
     #[test]
     fn cache_key_names_the_configuration() {
-        assert_eq!(
-            EncoderParams::default().cache_key(),
-            "aaclc-48k-2ch-256k-v1"
-        );
-        assert_eq!(
-            EncoderParams { bitrate: 96_500 }.cache_key(),
-            "aaclc-48k-2ch-96500bps-v1"
-        );
+        assert_eq!(EncoderParams::default().cache_key(), "aaclc-48k-2ch-256k-v1");
+        assert_eq!(EncoderParams { bitrate: 96_500 }.cache_key(), "aaclc-48k-2ch-96500bps-v1");
     }
 }

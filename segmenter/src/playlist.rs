@@ -123,11 +123,7 @@ impl fmt::Display for MediaPlaylist {
             writeln!(f, "#EXT-X-INDEPENDENT-SEGMENTS")?;
         }
         if let Some(sc) = &self.server_control {
-            write!(
-                f,
-                "#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD={}",
-                if sc.can_block_reload { "YES" } else { "NO" }
-            )?;
+            write!(f, "#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD={}", if sc.can_block_reload { "YES" } else { "NO" })?;
             if let Some(p) = sc.part_hold_back {
                 write!(f, ",PART-HOLD-BACK={p}")?;
             }
@@ -170,11 +166,7 @@ impl fmt::Display for MediaPlaylist {
 
 impl fmt::Display for PlaylistPart {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "#EXT-X-PART:DURATION={},URI=\"{}\"",
-            self.duration, self.uri
-        )?;
+        write!(f, "#EXT-X-PART:DURATION={},URI=\"{}\"", self.duration, self.uri)?;
         if self.independent {
             write!(f, ",INDEPENDENT=YES")?;
         }
@@ -212,11 +204,7 @@ impl fmt::Display for MultivariantPlaylist {
             writeln!(f, "#EXT-X-INDEPENDENT-SEGMENTS")?;
         }
         for v in &self.variants {
-            writeln!(
-                f,
-                "#EXT-X-STREAM-INF:BANDWIDTH={},CODECS=\"{}\"",
-                v.bandwidth, v.codecs
-            )?;
+            writeln!(f, "#EXT-X-STREAM-INF:BANDWIDTH={},CODECS=\"{}\"", v.bandwidth, v.codecs)?;
             writeln!(f, "{}", v.uri)?;
         }
         Ok(())
@@ -232,13 +220,7 @@ impl fmt::Display for Iso8601 {
         let secs = self.0 / 1000;
         let (days, rem) = (secs / 86_400, secs % 86_400);
         let (y, m, d) = civil_from_days(days);
-        write!(
-            f,
-            "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{ms:03}Z",
-            rem / 3600,
-            rem % 3600 / 60,
-            rem % 60
-        )
+        write!(f, "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{ms:03}Z", rem / 3600, rem % 3600 / 60, rem % 60)
     }
 }
 
@@ -263,24 +245,14 @@ mod tests {
     use crate::units::{PART_SAMPLES, SEGMENT_SAMPLES};
 
     fn part(uri: &str) -> PlaylistPart {
-        PlaylistPart {
-            duration: Samples(u64::from(PART_SAMPLES)),
-            uri: uri.into(),
-            independent: true,
-        }
+        PlaylistPart { duration: Samples(u64::from(PART_SAMPLES)), uri: uri.into(), independent: true }
     }
 
     #[test]
     fn program_date_time_is_utc_with_milliseconds() {
         assert_eq!(Iso8601(0).to_string(), "1970-01-01T00:00:00.000Z");
-        assert_eq!(
-            Iso8601(1_795_568_523_456).to_string(),
-            "2026-11-25T01:02:03.456Z"
-        );
-        assert_eq!(
-            Iso8601(951_782_400_000).to_string(),
-            "2000-02-29T00:00:00.000Z"
-        );
+        assert_eq!(Iso8601(1_795_568_523_456).to_string(), "2026-11-25T01:02:03.456Z");
+        assert_eq!(Iso8601(951_782_400_000).to_string(), "2000-02-29T00:00:00.000Z");
     }
 
     #[test]
@@ -331,9 +303,7 @@ seg1.m4s
             segments: vec![Segment {
                 discontinuity: false,
                 program_date_time_ms: Some(876_742_423 * 2048),
-                parts: (0..4)
-                    .map(|i| part(&format!("p{}.m4s", 3_506_969_692u64 + i)))
-                    .collect(),
+                parts: (0..4).map(|i| part(&format!("p{}.m4s", 3_506_969_692u64 + i))).collect(),
                 duration: Samples(u64::from(SEGMENT_SAMPLES)),
                 uri: "s876742423.m4s".into(),
             }],
@@ -386,16 +356,8 @@ s876742423.m4s
             version: 9,
             independent_segments: true,
             variants: vec![
-                Variant {
-                    bandwidth: 270_000,
-                    codecs: "mp4a.40.2".into(),
-                    uri: "256k.m3u8".into(),
-                },
-                Variant {
-                    bandwidth: 104_000,
-                    codecs: "mp4a.40.2".into(),
-                    uri: "96k.m3u8".into(),
-                },
+                Variant { bandwidth: 270_000, codecs: "mp4a.40.2".into(), uri: "256k.m3u8".into() },
+                Variant { bandwidth: 104_000, codecs: "mp4a.40.2".into(), uri: "96k.m3u8".into() },
             ],
         };
         let want = "#EXTM3U

@@ -53,9 +53,7 @@ impl Resampler {
             };
             Some(r)
         };
-        let (delay, out_len) = inner
-            .as_ref()
-            .map_or((0, 0), |r| (r.output_delay(), r.output_frames_max()));
+        let (delay, out_len) = inner.as_ref().map_or((0, 0), |r| (r.output_delay(), r.output_frames_max()));
         Ok(Resampler {
             inner,
             rate,
@@ -69,8 +67,7 @@ impl Resampler {
 
     /// Output frames the input seen so far should give: `ceil(input * 48000 / rate)`.
     fn expected_output(&self) -> u64 {
-        (u128::from(self.input_total) * u128::from(SAMPLE_RATE)).div_ceil(u128::from(self.rate))
-            as u64
+        (u128::from(self.input_total) * u128::from(SAMPLE_RATE)).div_ceil(u128::from(self.rate)) as u64
     }
 
     /// Feeds stereo input; `emit(left, right)` receives 48 kHz output as it becomes ready.
@@ -128,11 +125,11 @@ impl Resampler {
             return Ok(0);
         };
         let frames_in = self.pending[0].len();
-        let input = SequentialSliceOfVecs::new(&self.pending, 2, frames_in)
-            .map_err(|e| Error::Resample(e.to_string()))?;
+        let input =
+            SequentialSliceOfVecs::new(&self.pending, 2, frames_in).map_err(|e| Error::Resample(e.to_string()))?;
         let out_len = self.out[0].len();
-        let mut output = SequentialSliceOfVecs::new_mut(&mut self.out, 2, out_len)
-            .map_err(|e| Error::Resample(e.to_string()))?;
+        let mut output =
+            SequentialSliceOfVecs::new_mut(&mut self.out, 2, out_len).map_err(|e| Error::Resample(e.to_string()))?;
         let mut indexing = Indexing::new().input_offset(offset);
         if let Some(n) = partial {
             indexing = indexing.partial_len(n);
@@ -144,11 +141,7 @@ impl Resampler {
         self.delay -= skip;
         // While flushing, stop at the exact expected length.
         let wanted = (expected.saturating_sub(self.output_total)) as usize;
-        let end = if partial.is_some() {
-            (skip + wanted).min(produced)
-        } else {
-            produced
-        };
+        let end = if partial.is_some() { (skip + wanted).min(produced) } else { produced };
         if end > skip {
             self.output_total += (end - skip) as u64;
             emit(&self.out[0][skip..end], &self.out[1][skip..end])?;
@@ -171,9 +164,8 @@ mod tests {
 
     fn run(rate: u32, frames: usize) -> (Vec<f32>, Vec<f32>) {
         let mut r = Resampler::new(rate).unwrap();
-        let sine: Vec<f32> = (0..frames)
-            .map(|i| (i as f32 * 440.0 * std::f32::consts::TAU / rate as f32).sin() * 0.5)
-            .collect();
+        let sine: Vec<f32> =
+            (0..frames).map(|i| (i as f32 * 440.0 * std::f32::consts::TAU / rate as f32).sin() * 0.5).collect();
         let (mut l, mut rr) = (Vec::new(), Vec::new());
         let mut emit = |a: &[f32], b: &[f32]| {
             l.extend_from_slice(a);
@@ -189,13 +181,7 @@ mod tests {
 
     #[test]
     fn output_length_is_exact() {
-        for (rate, frames) in [
-            (44_100, 44_100),
-            (8_000, 12_345),
-            (192_000, 5),
-            (44_101, 30_000),
-            (48_000, 999),
-        ] {
+        for (rate, frames) in [(44_100, 44_100), (8_000, 12_345), (192_000, 5), (44_101, 30_000), (48_000, 999)] {
             let (l, r) = run(rate, frames);
             let want = (frames as u64 * 48_000).div_ceil(u64::from(rate)) as usize;
             assert_eq!(l.len(), want, "rate {rate}");
@@ -209,12 +195,7 @@ mod tests {
         let (l, _) = run(44_100, 44_100);
         let expect = |i: usize| (i as f32 * 440.0 * std::f32::consts::TAU / 48_000.0).sin() * 0.5;
         for i in [100usize, 1000, 20_000] {
-            assert!(
-                (l[i] - expect(i)).abs() < 0.01,
-                "sample {i}: {} vs {}",
-                l[i],
-                expect(i)
-            );
+            assert!((l[i] - expect(i)).abs() < 0.01, "sample {i}: {} vs {}", l[i], expect(i));
         }
     }
 }

@@ -28,12 +28,7 @@ pub struct VodSummary {
 pub fn write_vod(input: &Path, out_dir: &Path, params: &EncoderParams) -> Result<VodSummary> {
     fs::create_dir_all(out_dir).map_err(|e| Error::io(out_dir, e))?;
     write_atomic(&out_dir.join("init.mp4"), &init_segment(params)?)?;
-    let mut sink = SegmentFiles {
-        dir: out_dir.to_path_buf(),
-        pending: Vec::new(),
-        frames: 0,
-        segments: Vec::new(),
-    };
+    let mut sink = SegmentFiles { dir: out_dir.to_path_buf(), pending: Vec::new(), frames: 0, segments: Vec::new() };
     let summary = segment_track(input, std::slice::from_ref(params), &mut sink)?;
     sink.flush()?;
     let playlist = MediaPlaylist {

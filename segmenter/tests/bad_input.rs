@@ -16,7 +16,10 @@ fn zero_byte_file_is_empty() {
     let p = dir.path().join("empty.mp3");
     std::fs::write(&p, b"").unwrap();
     assert!(matches!(segment(&p), Err(Error::Empty)));
-    assert!(matches!(segment_bytes(Vec::new(), &[EncoderParams::default()], &mut Collect::default()), Err(Error::Empty)));
+    assert!(matches!(
+        segment_bytes(Vec::new(), &[EncoderParams::default()], &mut Collect::default()),
+        Err(Error::Empty)
+    ));
 }
 
 #[test]
@@ -59,7 +62,13 @@ fn opus_is_a_clear_unsupported_format() {
 #[test]
 fn truncated_files_keep_what_decodes() {
     let dir = tempfile::tempdir().unwrap();
-    for (name, opts) in [("t.flac", &["-c:a", "flac"][..]), ("t.mp3", &["-c:a", "libmp3lame"]), ("t.m4a", &["-c:a", "aac"]), ("t.ogg", &["-c:a", "libvorbis"]), ("t.wav", &["-c:a", "pcm_s16le"])] {
+    for (name, opts) in [
+        ("t.flac", &["-c:a", "flac"][..]),
+        ("t.mp3", &["-c:a", "libmp3lame"]),
+        ("t.m4a", &["-c:a", "aac"]),
+        ("t.ogg", &["-c:a", "libvorbis"]),
+        ("t.wav", &["-c:a", "pcm_s16le"]),
+    ] {
         let p = sine_fixture(dir.path(), name, 44_100, 4.0, opts);
         let full = segment(&p).unwrap().duration.0;
         let bytes = std::fs::read(&p).unwrap();
@@ -76,7 +85,9 @@ fn truncated_files_keep_what_decodes() {
 #[test]
 fn corrupt_bytes_in_the_middle_are_skipped_and_reported() {
     let dir = tempfile::tempdir().unwrap();
-    for (name, opts) in [("c.flac", &["-c:a", "flac"][..]), ("c.mp3", &["-c:a", "libmp3lame"]), ("c.ogg", &["-c:a", "libvorbis"])] {
+    for (name, opts) in
+        [("c.flac", &["-c:a", "flac"][..]), ("c.mp3", &["-c:a", "libmp3lame"]), ("c.ogg", &["-c:a", "libvorbis"])]
+    {
         let p = sine_fixture(dir.path(), name, 44_100, 6.0, opts);
         let full = segment(&p).unwrap().duration.0;
         let mut bytes = std::fs::read(&p).unwrap();

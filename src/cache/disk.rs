@@ -154,7 +154,13 @@ pub(super) fn remove(dir: &Path) {
 
 /// Makes the encode in `tmp` durable and renames it to `root/name`: data files synced,
 /// manifest written atomically, folders synced.
-pub(super) fn commit(root: &Path, tmp: &Path, name: &str, files: &[std::sync::Arc<File>], manifest: &Manifest) -> io::Result<()> {
+pub(super) fn commit(
+    root: &Path,
+    tmp: &Path,
+    name: &str,
+    files: &[std::sync::Arc<File>],
+    manifest: &Manifest,
+) -> io::Result<()> {
     for f in files {
         f.sync_all()?;
     }

@@ -231,8 +231,8 @@ impl SegmentCache {
             init.push(Bytes::from(segmenter::init_segment(p).map_err(fail)?));
             silence.push(Bytes::from(segmenter::silence_part(p).map_err(fail)?));
         }
-        let (root, found) = disk::open(dir, &ladder)
-            .map_err(|e| format!("cannot open the segment cache in {}: {e}", dir.display()))?;
+        let (root, found) =
+            disk::open(dir, &ladder).map_err(|e| format!("cannot open the segment cache in {}: {e}", dir.display()))?;
         let mut found = found;
         found.sort_by_key(|f| f.completed);
         let mut state = State::default();
@@ -560,7 +560,11 @@ impl Shared {
                     .min_by_key(|(_, c)| c.last_access)
                     .map(|(name, _)| name.clone());
                 let Some(name) = victim else {
-                    tracing::warn!(bytes = st.bytes + running, max = self.max_bytes, "cache over its cap; only pinned tracks left");
+                    tracing::warn!(
+                        bytes = st.bytes + running,
+                        max = self.max_bytes,
+                        "cache over its cap; only pinned tracks left"
+                    );
                     break;
                 };
                 let c = st.tracks.remove(&name);

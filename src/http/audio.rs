@@ -11,8 +11,8 @@ use axum::response::{IntoResponse, Response};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio_util::io::ReaderStream;
 
-use super::library::ApiPath;
 use super::error::{AppError, AppResult};
+use super::library::ApiPath;
 use crate::ids::TrackId;
 use crate::library::Library;
 
@@ -45,10 +45,8 @@ pub async fn serve_track(
         return Ok((StatusCode::NOT_MODIFIED, common).into_response());
     }
     // A range applies only if If-Range (when present) still names this version.
-    let if_range_ok = headers
-        .get(header::IF_RANGE)
-        .and_then(|v| v.to_str().ok())
-        .is_none_or(|v| v == etag || v == last_modified);
+    let if_range_ok =
+        headers.get(header::IF_RANGE).and_then(|v| v.to_str().ok()).is_none_or(|v| v == etag || v == last_modified);
     let range = match headers.get(header::RANGE).and_then(|v| v.to_str().ok()) {
         Some(r) if if_range_ok => Some(parse_range(r, size)?),
         _ => None,
@@ -89,16 +87,12 @@ fn not_modified(headers: &HeaderMap, etag: &str, modified: std::time::SystemTime
 /// Multiple ranges are answered with the first one.
 fn parse_range(value: &str, size: u64) -> AppResult<(u64, u64)> {
     let unsatisfiable = AppError::RangeNotSatisfiable(size);
-    let spec = value
-        .strip_prefix("bytes=")
-        .ok_or_else(|| AppError::BadRequest("only byte ranges are supported".into()))?;
+    let spec =
+        value.strip_prefix("bytes=").ok_or_else(|| AppError::BadRequest("only byte ranges are supported".into()))?;
     let first = spec.split(',').next().unwrap_or("").trim();
-    let (a, b) = first
-        .split_once('-')
-        .ok_or_else(|| AppError::BadRequest(format!("malformed range {value:?}")))?;
-    let parse = |s: &str| {
-        s.trim().parse::<u64>().map_err(|_| AppError::BadRequest(format!("malformed range {value:?}")))
-    };
+    let (a, b) = first.split_once('-').ok_or_else(|| AppError::BadRequest(format!("malformed range {value:?}")))?;
+    let parse =
+        |s: &str| s.trim().parse::<u64>().map_err(|_| AppError::BadRequest(format!("malformed range {value:?}")));
     let (start, end) = match (a.trim().is_empty(), b.trim().is_empty()) {
         (true, true) => return Err(AppError::BadRequest(format!("malformed range {value:?}"))),
         (true, false) => {

@@ -1,6 +1,5 @@
 //! REST endpoints of the segment cache: background pre-segmenting and its progress.
 
-
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -8,9 +7,9 @@ use axum::routing::{get, post};
 use axum::Router;
 use serde::Deserialize;
 
+use super::error::{AppError, AppResult};
 use super::{ApiJson, Gm};
 use crate::cache::{CacheError, CacheStatus, SegmentCache, SourceKey};
-use super::error::{AppError, AppResult};
 use crate::ids::{FolderId, TrackId};
 use crate::library::db::Db;
 use crate::library::model::{TrackQuery, MAX_PAGE_LIMIT};
@@ -18,9 +17,7 @@ use crate::library::Library;
 use crate::state::AppState;
 
 pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/cache/prepare", post(prepare))
-        .route("/api/cache/status", get(status))
+    Router::new().route("/api/cache/prepare", post(prepare)).route("/api/cache/status", get(status))
 }
 
 /// Body of `POST /api/cache/prepare`; an empty body means the whole library.

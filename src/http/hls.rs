@@ -13,9 +13,9 @@ use axum::Router;
 use serde::Deserialize;
 use tower_http::compression::CompressionLayer;
 
+use super::error::{AppError, AppResult};
 use super::library::{ApiPath, ApiQuery};
 use crate::clock::unix_ms;
-use super::error::{AppError, AppResult};
 use crate::room::playlist::{self, BlockError};
 use crate::room::timeline::PART_MS;
 use crate::state::AppState;
@@ -40,9 +40,7 @@ fn rendition_index(state: &AppState, name: &str) -> AppResult<usize> {
 
 /// `123.m4s` → 123.
 fn grid_number(file: &str) -> AppResult<u64> {
-    file.strip_suffix(".m4s")
-        .and_then(|n| n.parse().ok())
-        .ok_or(AppError::NotFound("media file"))
+    file.strip_suffix(".m4s").and_then(|n| n.parse().ok()).ok_or(AppError::NotFound("media file"))
 }
 
 /// Whether grid part `part` can be served at `now_ms`: published, and not older than the
@@ -59,12 +57,7 @@ fn servable(part: u64, now_ms: u64) -> Result<(), Response> {
 }
 
 fn not_yet() -> Response {
-    (
-        StatusCode::NOT_FOUND,
-        [(header::CACHE_CONTROL, "no-store")],
-        "not published yet",
-    )
-        .into_response()
+    (StatusCode::NOT_FOUND, [(header::CACHE_CONTROL, "no-store")], "not published yet").into_response()
 }
 
 fn media(bytes: bytes::Bytes, content_type: &'static str) -> Response {
@@ -105,17 +98,15 @@ impl<S: Send + Sync> FromRequestParts<S> for AcceptsGzip {
 
 /// Whether `Accept-Encoding` names gzip (or `*`) without `q=0`.
 fn accepts_gzip(headers: &HeaderMap) -> bool {
-    headers
-        .get_all(header::ACCEPT_ENCODING)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|coding| {
+    headers.get_all(header::ACCEPT_ENCODING).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')).any(
+        |coding| {
             let mut params = coding.split(';').map(str::trim);
             let name = params.next().unwrap_or_default();
-            let refused = params.any(|p| p.replace(' ', "").strip_prefix("q=").and_then(|q| q.parse::<f32>().ok()) == Some(0.0));
+            let refused =
+                params.any(|p| p.replace(' ', "").strip_prefix("q=").and_then(|q| q.parse::<f32>().ok()) == Some(0.0));
             (name.eq_ignore_ascii_case("gzip") || name == "*") && !refused
-        })
+        },
+    )
 }
 
 async fn media_playlist(
@@ -138,11 +129,8 @@ async fn media_playlist(
     let rendered = state.live.playlist(unix_ms(state.clock.now()));
     // A blocking answer is keyed by its query and stays true; a plain reload goes stale in a part.
     let cache = if target.is_some() { "public, max-age=6" } else { "public, max-age=0, s-maxage=0" };
-    let headers = [
-        (header::CONTENT_TYPE, PLAYLIST_TYPE),
-        (header::CACHE_CONTROL, cache),
-        (header::VARY, "accept-encoding"),
-    ];
+    let headers =
+        [(header::CONTENT_TYPE, PLAYLIST_TYPE), (header::CACHE_CONTROL, cache), (header::VARY, "accept-encoding")];
     Ok(match rendered.gzip.filter(|_| gzip_ok) {
         Some(gzip) => (headers, [(header::CONTENT_ENCODING, "gzip")], gzip).into_response(),
         None => (headers, rendered.text).into_response(),

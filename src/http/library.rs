@@ -8,12 +8,10 @@ use axum::routing::{delete, get, post, put};
 use axum::Router;
 use serde::{Deserialize, Serialize};
 
-use super::{ApiJson, Gm};
 use super::error::{AppError, AppResult};
+use super::{ApiJson, Gm};
 use crate::ids::{FolderId, TrackId};
-use crate::library::model::{
-    Folder, FolderPatch, Page, ScanError, Track, TrackIds, TrackQuery, MAX_PAGE_LIMIT,
-};
+use crate::library::model::{Folder, FolderPatch, Page, ScanError, Track, TrackIds, TrackQuery, MAX_PAGE_LIMIT};
 use crate::library::{scan, Library, ScanStatus};
 use crate::state::AppState;
 
@@ -51,10 +49,7 @@ fn check_limit(limit: u64) -> AppResult<()> {
     Ok(())
 }
 
-async fn list_tracks(
-    State(lib): State<Library>,
-    ApiQuery(q): ApiQuery<TrackQuery>,
-) -> AppResult<ApiJson<Page<Track>>> {
+async fn list_tracks(State(lib): State<Library>, ApiQuery(q): ApiQuery<TrackQuery>) -> AppResult<ApiJson<Page<Track>>> {
     check_limit(q.limit)?;
     if q.page == 0 {
         return Err(AppError::BadRequest("page starts at 1".into()));
@@ -110,11 +105,8 @@ async fn track_metadata(
         pictures += tag.pictures().len();
         for item in tag.items() {
             let Some(value) = item.value().text() else { continue };
-            let key = item
-                .key()
-                .map_key(tag.tag_type())
-                .map(str::to_owned)
-                .unwrap_or_else(|| format!("{:?}", item.key()));
+            let key =
+                item.key().map_key(tag.tag_type()).map(str::to_owned).unwrap_or_else(|| format!("{:?}", item.key()));
             tags.push(TagEntry { key, value: value.to_owned(), tag: format!("{:?}", tag.tag_type()) });
         }
     }
@@ -128,23 +120,14 @@ async fn track_cover(
 ) -> AppResult<Response> {
     use lofty::prelude::*;
     let (_, tagged, fingerprint) = open_track_file(&lib, id).await?;
-    let picture = tagged
-        .tags()
-        .iter()
-        .flat_map(|t| t.pictures())
-        .next()
-        .ok_or(AppError::NotFound("cover"))?;
+    let picture = tagged.tags().iter().flat_map(|t| t.pictures()).next().ok_or(AppError::NotFound("cover"))?;
     let etag = format!("\"{fingerprint}-cover\"");
     if headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()) == Some(etag.as_str()) {
         return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response());
     }
     let mime = picture.mime_type().map(|m| m.as_str().to_owned()).unwrap_or_else(|| "image/jpeg".into());
     Ok((
-        [
-            (header::CONTENT_TYPE, mime),
-            (header::ETAG, etag),
-            (header::CACHE_CONTROL, "public, max-age=3600".into()),
-        ],
+        [(header::CONTENT_TYPE, mime), (header::ETAG, etag), (header::CACHE_CONTROL, "public, max-age=3600".into())],
         Body::from(picture.data().to_vec()),
     )
         .into_response())

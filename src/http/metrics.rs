@@ -33,7 +33,11 @@ pub async fn render(State(state): State<AppState>) -> Response {
     }
     // Encode throughput (× realtime) = rate(encoded audio) / rate(encode time).
     for (name, help, value) in [
-        ("bardcast_cache_encoded_audio_seconds_total", "Seconds of audio encoded by finished encodes.", cache.encoded_audio_seconds),
+        (
+            "bardcast_cache_encoded_audio_seconds_total",
+            "Seconds of audio encoded by finished encodes.",
+            cache.encoded_audio_seconds,
+        ),
         ("bardcast_cache_encode_seconds_total", "Wall-clock seconds those encodes took.", cache.encode_seconds),
     ] {
         header(&mut out, name, "counter", help);

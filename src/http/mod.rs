@@ -25,11 +25,11 @@ use tower_http::services::{ServeDir, ServeFile};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tracing::Instrument;
 
-use error::ErrorCause;
-pub use error::{AppError, AppResult};
 use crate::gm_key::{GmKey, Refusal};
 use crate::metrics::Metrics;
 use crate::state::AppState;
+use error::ErrorCause;
+pub use error::{AppError, AppResult};
 
 /// Largest accepted request body in bytes.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;

@@ -5,16 +5,14 @@ use axum::extract::State;
 use axum::routing::{get, post};
 use axum::Router;
 
+use super::error::AppResult;
 use super::library::ApiPath;
 use super::{ApiJson, Gm};
-use super::error::AppResult;
 use crate::room::{parse_command, RoomHandle, SessionState};
 use crate::state::AppState;
 
 pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/session", get(session))
-        .route("/api/session/{command}", post(command))
+    Router::new().route("/api/session", get(session)).route("/api/session/{command}", post(command))
 }
 
 async fn session(State(room): State<RoomHandle>) -> ApiJson<SessionState> {

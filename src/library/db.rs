@@ -5,10 +5,8 @@ use std::path::Path;
 
 use rusqlite::{params, Connection, OptionalExtension, Row, Transaction};
 
-use super::model::{
-    Folder, FolderPatch, Page, ScanError, Track, TrackQuery, TrackSort, MAX_PAGE_LIMIT,
-};
 use super::error::{Error, Result};
+use super::model::{Folder, FolderPatch, Page, ScanError, Track, TrackQuery, TrackSort, MAX_PAGE_LIMIT};
 use crate::ids::{FolderId, TrackId};
 
 const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_init.sql")];
@@ -20,8 +18,22 @@ const TRACK_COLUMNS: &str = "t.id, t.filepath, t.filename, t.title, t.artist, t.
 
 /// Columns a scan writes for a file, in the order [`ScannedFile::values`] gives them.
 const SCANNED_COLUMNS: [&str; 17] = [
-    "relpath", "filepath", "filename", "title", "artist", "album", "track_number", "disc_number",
-    "duration_ms", "format", "bitrate", "sample_rate", "channels", "file_size", "mtime_ns", "has_cover",
+    "relpath",
+    "filepath",
+    "filename",
+    "title",
+    "artist",
+    "album",
+    "track_number",
+    "disc_number",
+    "duration_ms",
+    "format",
+    "bitrate",
+    "sample_rate",
+    "channels",
+    "file_size",
+    "mtime_ns",
+    "has_cover",
     "fingerprint",
 ];
 
@@ -156,9 +168,7 @@ impl Db {
     // ---- settings and room state ----
 
     pub fn setting(&self, key: &str) -> rusqlite::Result<Option<String>> {
-        self.conn
-            .query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| r.get(0))
-            .optional()
+        self.conn.query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| r.get(0)).optional()
     }
 
     pub fn set_setting(&self, key: &str, value: &str) -> rusqlite::Result<()> {
@@ -171,9 +181,7 @@ impl Db {
     }
 
     pub fn room_state(&self, room: &str) -> rusqlite::Result<Option<String>> {
-        self.conn
-            .query_row("SELECT state FROM room_state WHERE room = ?1", [room], |r| r.get(0))
-            .optional()
+        self.conn.query_row("SELECT state FROM room_state WHERE room = ?1", [room], |r| r.get(0)).optional()
     }
 
     pub fn set_room_state(&self, room: &str, state: &str) -> rusqlite::Result<()> {
@@ -208,11 +216,7 @@ impl Db {
             wheres.push("tf.folder_id = ?".into());
             args.push(f.0.into());
         }
-        let where_sql = if wheres.is_empty() {
-            String::new()
-        } else {
-            format!(" WHERE {}", wheres.join(" AND "))
-        };
+        let where_sql = if wheres.is_empty() { String::new() } else { format!(" WHERE {}", wheres.join(" AND ")) };
         let order = match (q.sort, q.folder_id.is_some(), fts.is_some()) {
             (Some(s), _, _) => s.order_by(),
             (None, true, _) => "tf.position, t.id",
@@ -224,9 +228,7 @@ impl Db {
             rusqlite::params_from_iter(args.iter()),
             |r| r.get::<_, i64>(0),
         )? as u64;
-        let sql = format!(
-            "SELECT {TRACK_COLUMNS} FROM tracks t{joins}{where_sql} ORDER BY {order} LIMIT ? OFFSET ?"
-        );
+        let sql = format!("SELECT {TRACK_COLUMNS} FROM tracks t{joins}{where_sql} ORDER BY {order} LIMIT ? OFFSET ?");
         args.push((limit as i64).into());
         args.push((((page - 1) * limit) as i64).into());
         let mut stmt = self.conn.prepare(&sql)?;
@@ -238,20 +240,14 @@ impl Db {
 
     pub fn track(&self, id: TrackId) -> Result<Track> {
         self.conn
-            .query_row(
-                &format!("SELECT {TRACK_COLUMNS} FROM tracks t WHERE t.id = ?1"),
-                [id.0],
-                track_from_row,
-            )
+            .query_row(&format!("SELECT {TRACK_COLUMNS} FROM tracks t WHERE t.id = ?1"), [id.0], track_from_row)
             .optional()?
             .ok_or(Error::NotFound("track"))
     }
 
     /// Several tracks by id, in the order asked; unknown ids are left out.
     pub fn tracks_by_id(&self, ids: &[TrackId]) -> Result<Vec<Track>> {
-        let mut stmt = self
-            .conn
-            .prepare_cached(&format!("SELECT {TRACK_COLUMNS} FROM tracks t WHERE t.id = ?1"))?;
+        let mut stmt = self.conn.prepare_cached(&format!("SELECT {TRACK_COLUMNS} FROM tracks t WHERE t.id = ?1"))?;
         let mut out = Vec::with_capacity(ids.len());
         for id in ids {
             if let Some(t) = stmt.query_row([id.0], track_from_row).optional()? {
@@ -285,12 +281,10 @@ impl Db {
     /// Ids of the tracks in a folder, in the folder's order.
     pub fn folder_track_ids(&self, folder: FolderId) -> Result<Vec<TrackId>> {
         self.folder_exists(folder)?;
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT track_id FROM track_folders WHERE folder_id = ?1 ORDER BY position, track_id",
-        )?;
-        let ids = stmt
-            .query_map([folder.0], |r| Ok(TrackId(r.get(0)?)))?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT track_id FROM track_folders WHERE folder_id = ?1 ORDER BY position, track_id")?;
+        let ids = stmt.query_map([folder.0], |r| Ok(TrackId(r.get(0)?)))?.collect::<rusqlite::Result<Vec<_>>>()?;
         Ok(ids)
     }
 
@@ -335,8 +329,7 @@ impl Db {
     }
 
     fn folder_exists(&self, id: FolderId) -> Result<()> {
-        let n: i64 =
-            self.conn.query_row("SELECT COUNT(*) FROM folders WHERE id = ?1", [id.0], |r| r.get(0))?;
+        let n: i64 = self.conn.query_row("SELECT COUNT(*) FROM folders WHERE id = ?1", [id.0], |r| r.get(0))?;
         if n == 0 {
             return Err(Error::NotFound("folder"));
         }
@@ -346,8 +339,7 @@ impl Db {
     pub fn create_folder(&mut self, name: &str, parent: Option<FolderId>) -> Result<Folder> {
         let tx = self.conn.transaction()?;
         if let Some(p) = parent {
-            let n: i64 =
-                tx.query_row("SELECT COUNT(*) FROM folders WHERE id = ?1", [p.0], |r| r.get(0))?;
+            let n: i64 = tx.query_row("SELECT COUNT(*) FROM folders WHERE id = ?1", [p.0], |r| r.get(0))?;
             if n == 0 {
                 return Err(Error::NotFound("parent folder"));
             }
@@ -379,8 +371,7 @@ impl Db {
         let mut parent = current_parent;
         if let Some(new_parent) = patch.parent_id {
             if let Some(p) = new_parent {
-                let exists: i64 =
-                    tx.query_row("SELECT COUNT(*) FROM folders WHERE id = ?1", [p.0], |r| r.get(0))?;
+                let exists: i64 = tx.query_row("SELECT COUNT(*) FROM folders WHERE id = ?1", [p.0], |r| r.get(0))?;
                 if exists == 0 {
                     return Err(Error::NotFound("parent folder"));
                 }
@@ -440,8 +431,7 @@ impl Db {
         let tx = self.conn.transaction()?;
         let mut order = ordered_members(&tx, folder)?;
         for t in tracks {
-            let n: i64 =
-                tx.query_row("SELECT COUNT(*) FROM tracks WHERE id = ?1", [t.0], |r| r.get(0))?;
+            let n: i64 = tx.query_row("SELECT COUNT(*) FROM tracks WHERE id = ?1", [t.0], |r| r.get(0))?;
             if n == 0 {
                 return Err(Error::NotFound("track"));
             }
@@ -462,10 +452,8 @@ impl Db {
 
     pub fn remove_track_from_folder(&mut self, folder: FolderId, track: TrackId) -> Result<()> {
         let tx = self.conn.transaction()?;
-        let n = tx.execute(
-            "DELETE FROM track_folders WHERE folder_id = ?1 AND track_id = ?2",
-            params![folder.0, track.0],
-        )?;
+        let n =
+            tx.execute("DELETE FROM track_folders WHERE folder_id = ?1 AND track_id = ?2", params![folder.0, track.0])?;
         if n == 0 {
             return Err(Error::NotFound("track in folder"));
         }
@@ -483,9 +471,7 @@ impl Db {
         current.sort();
         wanted.sort();
         if current != wanted {
-            return Err(Error::Invalid(
-                "trackIds must list each of the folder's tracks exactly once".into(),
-            ));
+            return Err(Error::Invalid("trackIds must list each of the folder's tracks exactly once".into()));
         }
         write_members(&tx, folder, order)?;
         tx.commit()?;
@@ -496,8 +482,7 @@ impl Db {
 
     /// Every known file by its raw relative path.
     pub fn known_files(&self) -> rusqlite::Result<HashMap<Vec<u8>, KnownFile>> {
-        let mut stmt =
-            self.conn.prepare("SELECT relpath, id, file_size, mtime_ns, missing FROM tracks")?;
+        let mut stmt = self.conn.prepare("SELECT relpath, id, file_size, mtime_ns, missing FROM tracks")?;
         let rows = stmt.query_map([], |r| {
             Ok((
                 r.get::<_, Vec<u8>>(0)?,
@@ -524,9 +509,8 @@ impl Db {
         let tx = self.conn.transaction()?;
         let mut changed = 0;
         {
-            let mut stmt = tx.prepare(
-                "UPDATE tracks SET missing = 1, updated_at = ?2 WHERE id = ?1 AND missing = 0",
-            )?;
+            let mut stmt =
+                tx.prepare("UPDATE tracks SET missing = 1, updated_at = ?2 WHERE id = ?1 AND missing = 0")?;
             for id in ids {
                 changed += stmt.execute(params![id.0, now_ms])? as u64;
             }
@@ -547,9 +531,8 @@ impl Db {
         let mut applied = Vec::with_capacity(files.len());
         {
             let mut by_path = tx.prepare_cached("SELECT id FROM tracks WHERE relpath = ?1")?;
-            let mut moved_from = tx.prepare_cached(
-                "SELECT id FROM tracks WHERE fingerprint = ?1 AND missing = 1 ORDER BY id LIMIT 1",
-            )?;
+            let mut moved_from =
+                tx.prepare_cached("SELECT id FROM tracks WHERE fingerprint = ?1 AND missing = 1 ORDER BY id LIMIT 1")?;
             // Parameters 1..=17 are the scanned columns, 18 the time, 19 the id.
             let n = SCANNED_COLUMNS.len();
             let assignments: Vec<String> =
@@ -577,7 +560,8 @@ impl Db {
                     None => moved_from.query_row([&f.fingerprint], |r| r.get(0)).optional()?,
                 };
                 let values = f.values();
-                let columns = values.iter().map(|v| v.as_ref() as &dyn rusqlite::ToSql).chain([&now_ms as &dyn rusqlite::ToSql]);
+                let columns =
+                    values.iter().map(|v| v.as_ref() as &dyn rusqlite::ToSql).chain([&now_ms as &dyn rusqlite::ToSql]);
                 match target {
                     Some(id) => {
                         update.execute(rusqlite::params_from_iter(columns.chain([&id as &dyn rusqlite::ToSql])))?;
@@ -593,9 +577,8 @@ impl Db {
                 "INSERT INTO scan_errors(relpath, filepath, reason, at) VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT(relpath) DO UPDATE SET reason = excluded.reason, at = excluded.at",
             )?;
-            let mut drop_track = tx.prepare_cached(
-                "UPDATE tracks SET missing = 1, updated_at = ?2 WHERE relpath = ?1",
-            )?;
+            let mut drop_track =
+                tx.prepare_cached("UPDATE tracks SET missing = 1, updated_at = ?2 WHERE relpath = ?1")?;
             for f in failures {
                 record_error.execute(params![f.relpath, f.filepath, f.reason, now_ms])?;
                 // A track whose file turned unreadable is no longer playable.
@@ -619,21 +602,17 @@ impl Db {
     }
 
     pub fn scan_errors(&self) -> rusqlite::Result<Vec<ScanError>> {
-        let mut stmt =
-            self.conn.prepare("SELECT filepath, reason, at FROM scan_errors ORDER BY filepath")?;
-        let rows = stmt.query_map([], |r| {
-            Ok(ScanError { filepath: r.get(0)?, reason: r.get(1)?, at_ms: r.get(2)? })
-        })?;
+        let mut stmt = self.conn.prepare("SELECT filepath, reason, at FROM scan_errors ORDER BY filepath")?;
+        let rows =
+            stmt.query_map([], |r| Ok(ScanError { filepath: r.get(0)?, reason: r.get(1)?, at_ms: r.get(2)? }))?;
         rows.collect()
     }
 
     /// Number of tracks, and of those missing.
     pub fn track_counts(&self) -> rusqlite::Result<(u64, u64)> {
-        self.conn.query_row(
-            "SELECT COUNT(*), COALESCE(SUM(missing), 0) FROM tracks",
-            [],
-            |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64)),
-        )
+        self.conn.query_row("SELECT COUNT(*), COALESCE(SUM(missing), 0) FROM tracks", [], |r| {
+            Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64))
+        })
     }
 }
 
@@ -679,15 +658,8 @@ fn build_tree(flat: Vec<Folder>) -> Vec<Folder> {
 }
 
 /// Moves folder `id` to index `order` among its siblings and renumbers them 0, 1, 2, …
-fn place_among_siblings(
-    tx: &Transaction<'_>,
-    id: FolderId,
-    parent: Option<i64>,
-    order: i64,
-) -> rusqlite::Result<()> {
-    let mut stmt = tx.prepare(
-        "SELECT id FROM folders WHERE parent_id IS ?1 AND id != ?2 ORDER BY sort_order, id",
-    )?;
+fn place_among_siblings(tx: &Transaction<'_>, id: FolderId, parent: Option<i64>, order: i64) -> rusqlite::Result<()> {
+    let mut stmt = tx.prepare("SELECT id FROM folders WHERE parent_id IS ?1 AND id != ?2 ORDER BY sort_order, id")?;
     let mut siblings =
         stmt.query_map(params![parent, id.0], |r| r.get::<_, i64>(0))?.collect::<rusqlite::Result<Vec<_>>>()?;
     let at = (order.max(0) as usize).min(siblings.len());
@@ -704,20 +676,15 @@ fn ordered_members(tx: &Transaction<'_>, folder: FolderId) -> Result<Vec<TrackId
     if n == 0 {
         return Err(Error::NotFound("folder"));
     }
-    let mut stmt = tx.prepare_cached(
-        "SELECT track_id FROM track_folders WHERE folder_id = ?1 ORDER BY position, track_id",
-    )?;
-    let ids = stmt
-        .query_map([folder.0], |r| Ok(TrackId(r.get(0)?)))?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut stmt =
+        tx.prepare_cached("SELECT track_id FROM track_folders WHERE folder_id = ?1 ORDER BY position, track_id")?;
+    let ids = stmt.query_map([folder.0], |r| Ok(TrackId(r.get(0)?)))?.collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(ids)
 }
 
 fn write_members(tx: &Transaction<'_>, folder: FolderId, order: &[TrackId]) -> Result<()> {
     tx.execute("DELETE FROM track_folders WHERE folder_id = ?1", [folder.0])?;
-    let mut stmt = tx.prepare_cached(
-        "INSERT INTO track_folders(folder_id, track_id, position) VALUES (?1, ?2, ?3)",
-    )?;
+    let mut stmt = tx.prepare_cached("INSERT INTO track_folders(folder_id, track_id, position) VALUES (?1, ?2, ?3)")?;
     for (i, t) in order.iter().enumerate() {
         stmt.execute(params![folder.0, t.0, i as i64])?;
     }
@@ -727,11 +694,8 @@ fn write_members(tx: &Transaction<'_>, folder: FolderId, order: &[TrackId]) -> R
 /// Turns free text into an FTS5 query: every word must match as a prefix.
 /// Returns `None` when the text has no searchable characters.
 fn fts_query(text: &str) -> Option<String> {
-    let terms: Vec<String> = text
-        .split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .map(|w| format!("\"{w}\"*"))
-        .collect();
+    let terms: Vec<String> =
+        text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).map(|w| format!("\"{w}\"*")).collect();
     (!terms.is_empty()).then(|| terms.join(" "))
 }
 

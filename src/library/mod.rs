@@ -69,11 +69,10 @@ impl Library {
     /// Opens the database (creating its folder) and remembers the music folder.
     pub fn open(database_path: &Path, music_dir: PathBuf, clock: Arc<dyn Clock>) -> std::result::Result<Self, String> {
         if let Some(parent) = database_path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent)
-                .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
+            std::fs::create_dir_all(parent).map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
         }
-        let db = Db::open(database_path)
-            .map_err(|e| format!("cannot open database {}: {e}", database_path.display()))?;
+        let db =
+            Db::open(database_path).map_err(|e| format!("cannot open database {}: {e}", database_path.display()))?;
         Ok(Library {
             db: Arc::new(Mutex::new(db)),
             music_dir,
@@ -135,11 +134,7 @@ impl Library {
         }
         self.cancel.store(false, Ordering::SeqCst);
         let last = self.scan.borrow().last_finished_at.clone();
-        self.scan.send_replace(ScanStatus {
-            state: "scanning",
-            last_finished_at: last,
-            ..Default::default()
-        });
+        self.scan.send_replace(ScanStatus { state: "scanning", last_finished_at: last, ..Default::default() });
         let lib = self.clone();
         let handle = std::thread::Builder::new()
             .name("scan".into())
@@ -174,8 +169,13 @@ impl Library {
             Ok(()) => {
                 let s = self.scan.borrow().clone();
                 tracing::info!(
-                    seen = s.seen, added = s.added, updated = s.updated, missing = s.missing,
-                    errors = s.errors, elapsed_ms = s.elapsed_ms, "scan finished"
+                    seen = s.seen,
+                    added = s.added,
+                    updated = s.updated,
+                    missing = s.missing,
+                    errors = s.errors,
+                    elapsed_ms = s.elapsed_ms,
+                    "scan finished"
                 );
             }
             Err(e) => tracing::warn!(error = %e, "scan stopped"),
@@ -187,11 +187,9 @@ impl Library {
             .map_err(|e| format!("cannot read music folder {}: {e}", self.music_dir.display()))?;
         let now_ms = || unix_ms(self.clock.now()) as i64;
         let db_err = |e: Error| e.to_string();
-        let (known, failed_before) = self
-            .call_blocking(|db| Ok((db.known_files()?, db.failed_paths()?)))
-            .map_err(db_err)?;
-        let found_paths: std::collections::HashSet<&[u8]> =
-            found.iter().map(|f| f.relpath.as_slice()).collect();
+        let (known, failed_before) =
+            self.call_blocking(|db| Ok((db.known_files()?, db.failed_paths()?))).map_err(db_err)?;
+        let found_paths: std::collections::HashSet<&[u8]> = found.iter().map(|f| f.relpath.as_slice()).collect();
         let vanished: Vec<_> = known
             .iter()
             .filter(|(path, k)| !k.missing && !found_paths.contains(path.as_slice()))
@@ -219,13 +217,10 @@ impl Library {
             if self.cancel.load(Ordering::SeqCst) {
                 return Err("cancelled".into());
             }
-            let (ok, failed): (Vec<_>, Vec<_>) =
-                scan::read_files(batch, threads).into_iter().partition(|r| r.is_ok());
+            let (ok, failed): (Vec<_>, Vec<_>) = scan::read_files(batch, threads).into_iter().partition(|r| r.is_ok());
             let ok: Vec<_> = ok.into_iter().filter_map(std::result::Result::ok).collect();
             let failed: Vec<_> = failed.into_iter().filter_map(std::result::Result::err).collect();
-            let applied = self
-                .call_blocking(|db| Ok(db.apply_scan_batch(&ok, &failed, now_ms())?))
-                .map_err(db_err)?;
+            let applied = self.call_blocking(|db| Ok(db.apply_scan_batch(&ok, &failed, now_ms())?)).map_err(db_err)?;
             let count = |kind: Applied| applied.iter().filter(|a| **a == kind).count() as u64;
             let (added, moved) = (count(Applied::Added), count(Applied::Moved));
             self.scan.send_modify(|s| {

@@ -92,9 +92,7 @@ impl TrackSort {
     pub(super) fn order_by(self) -> &'static str {
         match self {
             TrackSort::Title => "t.title COLLATE NOCASE, t.id",
-            TrackSort::Artist => {
-                "t.artist COLLATE NOCASE, t.album COLLATE NOCASE, t.disc_number, t.track_number, t.id"
-            }
+            TrackSort::Artist => "t.artist COLLATE NOCASE, t.album COLLATE NOCASE, t.disc_number, t.track_number, t.id",
             TrackSort::Album => "t.album COLLATE NOCASE, t.disc_number, t.track_number, t.id",
             TrackSort::Filepath => "t.filepath, t.id",
             TrackSort::Duration => "t.duration_ms, t.id",

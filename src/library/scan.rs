@@ -18,10 +18,8 @@ use xxhash_rust::xxh3::Xxh3;
 use super::db::{FailedFile, ScannedFile};
 
 /// File extensions treated as audio (lower case).
-const AUDIO_EXTENSIONS: &[&str] = &[
-    "mp3", "flac", "ogg", "oga", "opus", "wav", "wave", "aif", "aiff", "aifc", "m4a", "m4b",
-    "mp4", "aac", "alac",
-];
+const AUDIO_EXTENSIONS: &[&str] =
+    &["mp3", "flac", "ogg", "oga", "opus", "wav", "wave", "aif", "aiff", "aifc", "m4a", "m4b", "mp4", "aac", "alac"];
 
 /// Bytes hashed at each end of a file for its fingerprint.
 const FINGERPRINT_WINDOW: u64 = 64 * 1024;
@@ -145,17 +143,13 @@ pub fn read_file(f: &FoundFile) -> Result<ScannedFile, FailedFile> {
     }
     let fingerprint = fingerprint(&f.path, f.size).map_err(|e| failed(f, format!("cannot read: {e}")))?;
     let tag = tagged.primary_tag().or_else(|| tagged.first_tag());
-    let text = |v: Option<std::borrow::Cow<'_, str>>| {
-        v.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty())
-    };
+    let text = |v: Option<std::borrow::Cow<'_, str>>| v.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
     let filename = Path::new(std::ffi::OsStr::from_bytes(&f.relpath))
         .file_name()
         .map(|n| String::from_utf8_lossy(n.as_bytes()).into_owned())
         .unwrap_or_default();
-    let stem = Path::new(&filename)
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_else(|| filename.clone());
+    let stem =
+        Path::new(&filename).file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| filename.clone());
     Ok(ScannedFile {
         relpath: f.relpath.clone(),
         filepath: display_path(&f.relpath),

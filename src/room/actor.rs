@@ -178,7 +178,8 @@ struct Actor {
     meta: HashMap<TrackId, Track>,
     /// Fingerprints whose exact length is being measured.
     pending_lengths: std::collections::HashSet<String>,
-    lengths: (mpsc::UnboundedSender<(String, Result<u64, String>)>, mpsc::UnboundedReceiver<(String, Result<u64, String>)>),
+    lengths:
+        (mpsc::UnboundedSender<(String, Result<u64, String>)>, mpsc::UnboundedReceiver<(String, Result<u64, String>)>),
     /// Shuffles draw from this.
     rng: StdRng,
 }
@@ -448,7 +449,9 @@ impl Actor {
                         self.meta.insert(t.id, t);
                     }
                 }
-                Err(e) => tracing::error!(error = %e, "cannot read the details of queued tracks; listing them as unknown"),
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot read the details of queued tracks; listing them as unknown")
+                }
             }
         }
         ids.iter().filter_map(|id| self.meta.get(id).map(|m| (*id, m.clone()))).collect()
@@ -494,7 +497,9 @@ fn describe(t: &Timeline, at: u64, meta: &HashMap<TrackId, Track>, playback_dela
     let queue = t.queue[queue_start..queue_start + listed]
         .iter()
         .map(|id| match meta.get(id) {
-            Some(m) => QueueItem { track_id: *id, title: m.title.clone(), artist: m.artist.clone(), duration: m.duration },
+            Some(m) => {
+                QueueItem { track_id: *id, title: m.title.clone(), artist: m.artist.clone(), duration: m.duration }
+            }
             None => QueueItem { track_id: *id, title: String::new(), artist: None, duration: 0.0 },
         })
         .collect();

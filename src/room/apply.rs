@@ -451,7 +451,11 @@ mod tests {
                 let _ = (t.content_at(at), t.current(at + 5), t.last_track_end());
                 t.forget_before(at.saturating_sub(100));
                 if let Some(i) = t.queue_index {
-                    assert!(i < t.queue.len(), "seed {seed} step {step}: {command:?} left index {i} of {}", t.queue.len());
+                    assert!(
+                        i < t.queue.len(),
+                        "seed {seed} step {step}: {command:?} left index {i} of {}",
+                        t.queue.len()
+                    );
                 }
                 assert!(t.validate().is_ok(), "seed {seed} step {step}: {command:?} left {:?}", t.validate());
             }

@@ -51,7 +51,10 @@ pub enum QueueAction {
     Add(Vec<TrackId>),
     Remove(usize),
     /// `to` is the item's index after the move.
-    Move { from: usize, to: usize },
+    Move {
+        from: usize,
+        to: usize,
+    },
     Clear,
 }
 

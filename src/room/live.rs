@@ -10,8 +10,8 @@ use bytes::Bytes;
 
 use super::playlist;
 use super::timeline::{Content, Timeline, PARTS_PER_SEGMENT};
-use crate::cache::{SegmentCache, SourceKey};
 use super::Error;
+use crate::cache::{SegmentCache, SourceKey};
 
 /// Live parts kept in memory per rendition: every listener asks for the same few.
 const RECENT_PARTS: usize = 64;
@@ -107,7 +107,9 @@ impl LiveParts {
         let source = track_part.as_deref().unwrap_or(&silence);
         let sequence = (part & u64::from(u32::MAX)) as u32;
         let tfdt = part * u64::from(segmenter::PART_SAMPLES);
-        let bytes = Bytes::from(segmenter::restamp(source, sequence, tfdt, &silence).map_err(|e| Error::Internal(e.to_string()))?);
+        let bytes = Bytes::from(
+            segmenter::restamp(source, sequence, tfdt, &silence).map_err(|e| Error::Internal(e.to_string()))?,
+        );
         self.parts.remember(rendition, part, bytes.clone());
         Ok(bytes)
     }

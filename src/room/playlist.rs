@@ -4,9 +4,7 @@
 //! timeline, so the playlist text depends only on `now`: every replica and every restart
 //! writes the same playlist for the same millisecond.
 
-use segmenter::playlist::{
-    MediaPlaylist, MultivariantPlaylist, PlaylistPart, Segment, ServerControl, Variant,
-};
+use segmenter::playlist::{MediaPlaylist, MultivariantPlaylist, PlaylistPart, Segment, ServerControl, Variant};
 use segmenter::{EncoderParams, Samples, PART_SAMPLES, SEGMENT_SAMPLES};
 
 use super::timeline::{part_at, PARTS_PER_SEGMENT, PART_MS};
@@ -144,7 +142,10 @@ mod tests {
             let n: u64 = s.uri[4..s.uri.len() - 4].parse().unwrap();
             assert_eq!(s.program_date_time_ms, Some(n * 2048), "PDT = MSN × 2.048 s");
         }
-        assert!(text.contains("#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK=1.53600,HOLD-BACK=6.14400"), "{text}");
+        assert!(
+            text.contains("#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK=1.53600,HOLD-BACK=6.14400"),
+            "{text}"
+        );
         assert!(text.contains("#EXT-X-PART-INF:PART-TARGET=0.51200"), "{text}");
         assert!(text.contains("#EXT-X-MAP:URI=\"init.mp4\""), "{text}");
     }

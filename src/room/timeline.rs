@@ -50,7 +50,10 @@ pub struct TrackRef {
 pub enum Source {
     Silence,
     /// A track from its part `from_part` on.
-    Track { track: TrackRef, from_part: u64 },
+    Track {
+        track: TrackRef,
+        from_part: u64,
+    },
 }
 
 /// From `start_part` on, play `source`.
@@ -65,7 +68,10 @@ pub struct Entry {
 pub enum Content<'a> {
     Silence,
     /// Part `index` (track-relative) of `track`.
-    Track { track: &'a TrackRef, index: u64 },
+    Track {
+        track: &'a TrackRef,
+        index: u64,
+    },
 }
 
 /// A paused track and the part it resumes from.
@@ -559,7 +565,10 @@ mod tests {
     fn far_off_parts_saturate_instead_of_overflowing() {
         let mut t = Timeline::default();
         t.play(u64::MAX - 1, track(1, Some(u64::MAX)), u64::MAX - 1);
-        assert_eq!(t.content_at(u64::MAX - 1), Content::Track { track: &track(1, Some(u64::MAX)), index: u64::MAX - 1 });
+        assert_eq!(
+            t.content_at(u64::MAX - 1),
+            Content::Track { track: &track(1, Some(u64::MAX)), index: u64::MAX - 1 }
+        );
         assert_eq!(t.content_at(u64::MAX), Content::Silence, "index u64::MAX is past the track");
         assert_eq!(t.last_track_end(), Some(u64::MAX));
         t.play(5, track(2, None), u64::MAX);

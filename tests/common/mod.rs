@@ -127,7 +127,12 @@ impl Server {
         self.client.request(method, self.url(path)).bearer_auth(GM_KEY)
     }
 
-    pub async fn gm_json(&self, method: reqwest::Method, path: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
+    pub async fn gm_json(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: serde_json::Value,
+    ) -> (u16, serde_json::Value) {
         let r = self.gm(method, path).json(&body).send().await.unwrap();
         let status = r.status().as_u16();
         let text = r.text().await.unwrap();
@@ -239,33 +244,88 @@ pub fn fixture_library() -> &'static Path {
         ffmpeg(&["-f", "lavfi", "-i", "color=c=red:s=32x32", "-frames:v", "1", cover.to_str().unwrap()]);
         let p = |rel: &str| dir.join(rel).to_str().unwrap().to_owned();
         ffmpeg(&[
-            "-f", "lavfi", "-i", &tone(440, 3), "-i", cover.to_str().unwrap(), "-map", "0", "-map", "1",
-            "-c:a", "libmp3lame", "-b:a", "128k", "-c:v", "png", "-disposition:v", "attached_pic",
-            "-id3v2_version", "3",
-            "-metadata", "title=Drunken Dwarf", "-metadata", "artist=The Bards", "-metadata", "album=Ale",
-            "-metadata", "track=3", "-metadata", "disc=1",
+            "-f",
+            "lavfi",
+            "-i",
+            &tone(440, 3),
+            "-i",
+            cover.to_str().unwrap(),
+            "-map",
+            "0",
+            "-map",
+            "1",
+            "-c:a",
+            "libmp3lame",
+            "-b:a",
+            "128k",
+            "-c:v",
+            "png",
+            "-disposition:v",
+            "attached_pic",
+            "-id3v2_version",
+            "3",
+            "-metadata",
+            "title=Drunken Dwarf",
+            "-metadata",
+            "artist=The Bards",
+            "-metadata",
+            "album=Ale",
+            "-metadata",
+            "track=3",
+            "-metadata",
+            "disc=1",
             &p("Tavern/dwarf.mp3"),
         ]);
         ffmpeg(&[
-            "-f", "lavfi", "-i", &tone(330, 2), "-c:a", "flac",
-            "-metadata", "TITLE=Éowyn's Lament", "-metadata", "ArTiSt=Rohirrim Choir",
-            "-metadata", "album=Edoras", "-metadata", "tracknumber=7",
+            "-f",
+            "lavfi",
+            "-i",
+            &tone(330, 2),
+            "-c:a",
+            "flac",
+            "-metadata",
+            "TITLE=Éowyn's Lament",
+            "-metadata",
+            "ArTiSt=Rohirrim Choir",
+            "-metadata",
+            "album=Edoras",
+            "-metadata",
+            "tracknumber=7",
             &p("Battle/lament.flac"),
         ]);
         ffmpeg(&[
-            "-f", "lavfi", "-i", &tone(550, 2), "-c:a", "libvorbis",
-            "-metadata", "title=Dragon Fight", "-metadata", "artist=Orchestra of Doom",
+            "-f",
+            "lavfi",
+            "-i",
+            &tone(550, 2),
+            "-c:a",
+            "libvorbis",
+            "-metadata",
+            "title=Dragon Fight",
+            "-metadata",
+            "artist=Orchestra of Doom",
             &p("Battle/Boss/dragon.ogg"),
         ]);
         ffmpeg(&["-f", "lavfi", "-i", &tone(660, 2), "-c:a", "pcm_s16le", &p("Tavern/untagged jig.wav")]);
         ffmpeg(&[
-            "-f", "lavfi", "-i", &tone(220, 2), "-c:a", "aac", "-b:a", "96k",
-            "-metadata", "title=Quiet Harbour", "-metadata", "artist=Sea Shanty Crew",
+            "-f",
+            "lavfi",
+            "-i",
+            &tone(220, 2),
+            "-c:a",
+            "aac",
+            "-b:a",
+            "96k",
+            "-metadata",
+            "title=Quiet Harbour",
+            "-metadata",
+            "artist=Sea Shanty Crew",
             &p("harbour.m4a"),
         ]);
         // Broken or ignored files.
         std::fs::write(dir.join("empty.mp3"), b"").unwrap();
-        std::fs::write(dir.join("notes-not-audio.mp3"), b"This is a text file with a misleading name.\n".repeat(20)).unwrap();
+        std::fs::write(dir.join("notes-not-audio.mp3"), b"This is a text file with a misleading name.\n".repeat(20))
+            .unwrap();
         let flac = std::fs::read(dir.join("Battle/lament.flac")).unwrap();
         std::fs::write(dir.join("truncated.flac"), &flac[..100]).unwrap();
         let noise: Vec<u8> = (0..4096u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();

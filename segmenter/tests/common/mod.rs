@@ -28,9 +28,10 @@ impl PartSink for Collect {
 
 /// Runs a tool and returns stdout; panics with a clear message if it is missing or fails.
 pub fn run(tool: &str, args: &[&str]) -> Vec<u8> {
-    let out = Command::new(tool).args(args).output().unwrap_or_else(|e| {
-        panic!("{tool} is required by these tests (apt-get install -y ffmpeg): {e}")
-    });
+    let out = Command::new(tool)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{tool} is required by these tests (apt-get install -y ffmpeg): {e}"));
     assert!(out.status.success(), "{tool} {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
     out.stdout
 }
@@ -136,7 +137,8 @@ pub fn symphonia_decode(asc: &[u8], parts: &[Part]) -> Vec<f32> {
         .with_sample_rate(48_000)
         .with_channels(Channels::Discrete(2))
         .with_extra_data(asc.to_vec().into_boxed_slice());
-    let mut dec = symphonia::default::get_codecs().make_audio_decoder(&params, &AudioDecoderOptions::default()).unwrap();
+    let mut dec =
+        symphonia::default::get_codecs().make_audio_decoder(&params, &AudioDecoderOptions::default()).unwrap();
     let mut left = Vec::new();
     let mut pcm: Vec<f32> = Vec::new();
     for part in parts {
