@@ -98,7 +98,7 @@ test(`${LISTENERS} listeners lock in, then hold ${TOLERANCE_MS} ms for 60 s acro
   const waited = await waitInSync(pages, D, TOLERANCE_MS, LOCK_HANG_MS, LOCKED_FOR_MS);
   const readings = await Promise.all(pages.map((p) => stopSampling(p)));
   const lockMs = listeners.map((l, i) => lockIn(readings[i], l.joinedAt, D, TOLERANCE_MS, LOCKED_FOR_MS));
-  const line = `lock-in, Join to within ${TOLERANCE_MS} ms (held ${LOCKED_FOR_MS} ms), per listener: ${lockMs.map((ms) => (ms === null ? "?" : `${ms} ms`)).join(", ")}; `
+  const line = `lock-in, Join to within ${TOLERANCE_MS} ms (held ${LOCKED_FOR_MS} ms), per listener: ${lockMs.map((ms) => (ms === null ? "?" : `${Math.round(ms)} ms`)).join(", ")}; `
     + `all ${LISTENERS} within it and held ${LOCKED_FOR_MS} ms ${waited} ms after the last Join`;
   t.diagnostic(line);
   console.log(line);
