@@ -4,6 +4,8 @@
 //! fresh cache in a temporary folder and times `part(src, 0, 0)`, which starts the encode and
 //! returns as soon as part 0 exists. Prints each run, the median and the time for the whole track.
 
+#![allow(clippy::unwrap_used)] // clippy.toml allows it in #[test] fns; a test's helpers fail the same way
+
 use std::process::Command;
 use std::time::Instant;
 

@@ -14,6 +14,8 @@
 //! HTTP client per listener costs more CPU than the server it measures, and both share
 //! this machine's cores.
 
+#![allow(clippy::unwrap_used)] // clippy.toml allows it in #[test] fns; a test's helpers fail the same way
+
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};

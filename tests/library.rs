@@ -1,5 +1,7 @@
 //! The library end to end: the real server on 127.0.0.1:0, a generated music folder.
 
+#![allow(clippy::unwrap_used)] // clippy.toml allows it in #[test] fns; a test's helpers fail the same way
+
 mod common;
 
 use std::time::Duration;

@@ -1,5 +1,7 @@
 //! The live stream and the control socket over real HTTP, in real time.
 
+#![allow(clippy::unwrap_used)] // clippy.toml allows it in #[test] fns; a test's helpers fail the same way
+
 mod common;
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};

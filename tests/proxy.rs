@@ -3,6 +3,8 @@
 //! waiting on the same blocking reload share the origin's answers, and every listener gets
 //! the origin's bytes.
 
+#![allow(clippy::unwrap_used)] // clippy.toml allows it in #[test] fns; a test's helpers fail the same way
+
 mod common;
 
 use std::collections::{HashMap, HashSet};

@@ -45,15 +45,32 @@ fn grid_number(file: &str) -> AppResult<u64> {
 
 /// Whether grid part `part` can be served at `now_ms`: published, and not older than the
 /// timeline remembers (older parts were cacheable for a year; the origin forgets them).
-fn servable(part: u64, now_ms: u64) -> Result<(), Response> {
+fn servable(part: u64, now_ms: u64) -> Result<(), Unservable> {
     let latest = playlist::latest_part(now_ms);
     if part > latest {
-        return Err(not_yet());
+        return Err(Unservable::NotYet);
     }
     if part + crate::room::actor::KEEP_PARTS < latest {
-        return Err(AppError::NotFound("expired media file").into_response());
+        return Err(Unservable::Expired);
     }
     Ok(())
+}
+
+/// Why a grid part cannot be served.
+enum Unservable {
+    /// Not published yet: a 404 no cache may keep.
+    NotYet,
+    /// Older than the timeline remembers.
+    Expired,
+}
+
+impl IntoResponse for Unservable {
+    fn into_response(self) -> Response {
+        match self {
+            Unservable::NotYet => not_yet(),
+            Unservable::Expired => AppError::NotFound("expired media file").into_response(),
+        }
+    }
 }
 
 fn not_yet() -> Response {
@@ -163,8 +180,8 @@ async fn part(
     if part == playlist::latest_part(unix_ms(state.clock.now())) + 1 {
         published_within(&state, part, PART_MS + 500).await;
     }
-    if let Err(response) = servable(part, unix_ms(state.clock.now())) {
-        return Ok(response);
+    if let Err(unservable) = servable(part, unix_ms(state.clock.now())) {
+        return Ok(unservable.into_response());
     }
     let bytes = state.live.part(&state.room.timeline(), r, part).await?;
     state.metrics.served(false);
@@ -180,8 +197,8 @@ async fn segment(
     let first_part = msn * crate::room::timeline::PARTS_PER_SEGMENT;
     let last_part = first_part + crate::room::timeline::PARTS_PER_SEGMENT - 1;
     let now = unix_ms(state.clock.now());
-    if let Err(response) = servable(last_part, now).and(servable(first_part, now)) {
-        return Ok(response);
+    if let Err(unservable) = servable(last_part, now).and(servable(first_part, now)) {
+        return Ok(unservable.into_response());
     }
     let bytes = state.live.segment(&state.room.timeline(), r, msn).await?;
     state.metrics.served(true);

@@ -118,7 +118,7 @@ fn tavern(t: f32, _: &mut Noise) -> (f32, f32) {
     let local = t - step as f32 * beat;
     let note = pluck(local, hz(MELODY[step % MELODY.len()]));
     let bar = (t / (beat * 3.0)) as usize;
-    let bass = 0.5 * pluck(t - bar as f32 * beat * 3.0, hz(if bar % 2 == 0 { -19.0 } else { -14.0 }));
+    let bass = 0.5 * pluck(t - bar as f32 * beat * 3.0, hz(if bar.is_multiple_of(2) { -19.0 } else { -14.0 }));
     (0.35 * note + 0.3 * bass, 0.25 * note + 0.35 * bass)
 }
 

@@ -40,6 +40,9 @@ const TICK_MS: u64 = 200;
 
 type Reply = oneshot::Sender<Result<SessionState, Error>>;
 
+/// A track's exact length in parts, or why it could not be measured, by fingerprint.
+type MeasuredLength = (String, Result<u64, String>);
+
 /// How a room is set up.
 #[derive(Debug, Clone, Copy)]
 pub struct RoomOptions {
@@ -178,8 +181,8 @@ struct Actor {
     meta: HashMap<TrackId, Track>,
     /// Fingerprints whose exact length is being measured.
     pending_lengths: std::collections::HashSet<String>,
-    lengths:
-        (mpsc::UnboundedSender<(String, Result<u64, String>)>, mpsc::UnboundedReceiver<(String, Result<u64, String>)>),
+    /// Track lengths measured off the actor, as (fingerprint, parts or why not).
+    lengths: (mpsc::UnboundedSender<MeasuredLength>, mpsc::UnboundedReceiver<MeasuredLength>),
     /// Shuffles draw from this.
     rng: StdRng,
 }
@@ -617,9 +620,11 @@ mod tests {
 
     #[test]
     fn a_long_queue_is_listed_around_the_current_track_with_absolute_positions() {
-        let mut t = Timeline::default();
-        t.queue = (0..1200).map(|i| TrackId(i % 7)).collect();
-        t.queue_index = Some(900);
+        let mut t = Timeline {
+            queue: (0..1200).map(|i| TrackId(i % 7)).collect(),
+            queue_index: Some(900),
+            ..Timeline::default()
+        };
         let state = describe(&t, 0, &HashMap::new(), 400);
         assert_eq!((state.queue_start, state.queue_length, state.queue_index), (400, 1200, Some(900)));
         assert_eq!(state.queue.len(), 800, "positions 400..1200");
@@ -631,8 +636,7 @@ mod tests {
 
     #[test]
     fn tracks_whose_details_are_unknown_keep_their_place() {
-        let mut t = Timeline::default();
-        t.queue = vec![TrackId(1), TrackId(2), TrackId(3)];
+        let t = Timeline { queue: vec![TrackId(1), TrackId(2), TrackId(3)], ..Timeline::default() };
         let meta = HashMap::from([(TrackId(1), track(1, "One")), (TrackId(3), track(3, "Three"))]);
         let state = describe(&t, 0, &meta, 400);
         let listed: Vec<(TrackId, &str)> = state.queue.iter().map(|q| (q.track_id, q.title.as_str())).collect();

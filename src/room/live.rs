@@ -129,11 +129,14 @@ impl LiveParts {
     }
 }
 
+/// A rendition index and a part or segment number.
+type RenditionNumber = (usize, u64);
+
 /// The last few (rendition, number) → bytes, oldest first out.
 #[derive(Clone)]
 struct Recent {
     capacity: usize,
-    entries: Arc<Mutex<VecDeque<((usize, u64), Bytes)>>>,
+    entries: Arc<Mutex<VecDeque<(RenditionNumber, Bytes)>>>,
 }
 
 impl Recent {
