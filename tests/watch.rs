@@ -46,8 +46,8 @@ fn wav(freq: u32) -> Vec<u8> {
 async fn start(name: &str, env: &[(&str, &str)]) -> (Server, PathBuf) {
     let dir = common::temp_dir(name);
     let music = dir.join("music");
-    std::fs::create_dir_all(&music).unwrap();
-    std::fs::write(music.join("seed.wav"), wav(220)).unwrap();
+    std::fs::create_dir_all(&music).expect("create the music folder");
+    std::fs::write(music.join("seed.wav"), wav(220)).expect("write a track");
     let log = dir.join("server.log");
     let mut extra_env: Vec<(String, String)> = vec![("LOG_LEVEL".into(), "info".into())];
     extra_env.extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
@@ -76,7 +76,7 @@ async fn until(s: &Server, what: &str, done: impl Fn(&HashMap<String, Value>) ->
 
 /// Lines of the server log that contain `text`.
 fn log_lines(log: &Path, text: &str) -> usize {
-    std::fs::read_to_string(log).unwrap().lines().filter(|l| l.contains(text)).count()
+    std::fs::read_to_string(log).expect("read the server log").lines().filter(|l| l.contains(text)).count()
 }
 
 fn present(tracks: &HashMap<String, Value>, path: &str) -> bool {

@@ -161,7 +161,10 @@ impl Watcher {
         let (tx, rx) = mpsc::channel();
         let events = if options.events { watch_folder(&root, tx.clone(), options.rescan_interval) } else { None };
         let every_s = options.rescan_interval.map(|d| d.as_secs());
-        tracing::info!(music_dir = %root.display(), watching = events.is_some(), rescan_every_s = every_s, "following the music folder");
+        tracing::info!(
+            music_dir = %root.display(), watching = events.is_some(), rescan_every_s = every_s,
+            "following the music folder"
+        );
         let thread = std::thread::Builder::new()
             .name("watch".into())
             .spawn(move || run(&library, &root, options.rescan_interval, &rx, events))
@@ -227,7 +230,7 @@ fn run(
             Ok(Msg::Fs(Err(e))) => {
                 // Events may have been lost (a queue overflow, a watch limit on a new folder): scan.
                 if !warned {
-                    tracing::warn!(error = %e, "music folder watch error; rescanning (further ones are logged at debug)");
+                    tracing::warn!(error = %e, "music folder watch error; rescanning (further ones: debug level)");
                     warned = true;
                 } else {
                     tracing::debug!(error = %e, "music folder watch error");
