@@ -160,6 +160,9 @@ impl Watcher {
         let root = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
         let (tx, rx) = mpsc::channel();
         let events = if options.events { watch_folder(&root, tx.clone(), options.rescan_interval) } else { None };
+        if events.is_none() && options.rescan_interval.is_none() {
+            return None;
+        }
         let every_s = options.rescan_interval.map(|d| d.as_secs());
         tracing::info!(
             music_dir = %root.display(), watching = events.is_some(), rescan_every_s = every_s,
