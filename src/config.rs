@@ -74,6 +74,15 @@ pub struct ServeConfig {
     /// Scan the music folder when the server starts.
     #[arg(long, env = "SCAN_ON_STARTUP", default_value_t = true, action = clap::ArgAction::Set)]
     pub scan_on_startup: bool,
+    /// Watch the music folder (inotify on Linux): a file added, changed, renamed or removed is scanned
+    /// after a quiet second (at most 3 s while changes keep coming). Network mounts (NFS, SMB) and some
+    /// container mounts report no changes made elsewhere; RESCAN_INTERVAL covers those.
+    #[arg(long, env = "WATCH", default_value_t = true, action = clap::ArgAction::Set)]
+    pub watch: bool,
+    /// Seconds between periodic incremental rescans (0 = never): the safety net for changes the watcher
+    /// cannot see. A rescan lists every file but reads only new or changed ones, so 300 costs little.
+    #[arg(long, env = "RESCAN_INTERVAL", default_value_t = 300)]
+    pub rescan_interval: u64,
     /// Log filter: error, warn, info, debug, trace, or a tracing directive list.
     #[arg(long, env = "LOG_LEVEL", default_value = "info", value_parser = parse_log_level)]
     pub log_level: String,

@@ -38,6 +38,7 @@ pub struct App {
     pub state: AppState,
     pub addr: SocketAddr,
     listener: tokio::net::TcpListener,
+    watcher: Option<library::watcher::Watcher>,
 }
 
 impl App {
@@ -81,15 +82,19 @@ impl App {
             .await
             .map_err(|e| format!("cannot listen on {}:{}: {e}", config.host, config.port))?;
         let addr = listener.local_addr().map_err(|e| e.to_string())?;
+        // Watching first, so a change during the startup scan is scanned after it.
+        let options = library::watcher::WatchOptions::new(config.watch, config.rescan_interval);
+        let watcher = library::watcher::Watcher::start(state.library.clone(), options);
         if config.scan_on_startup && state.library.music_dir_status().is_ok() {
             state.library.start_scan().map_err(|e| e.to_string())?;
         }
-        Ok(App { state, addr, listener })
+        Ok(App { state, addr, listener, watcher })
     }
 
     /// Serves until `shutdown` resolves, then lets in-flight requests and the scan finish.
     pub async fn serve(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         let library = self.state.library.clone();
+        let watcher = self.watcher;
         let cache = self.state.cache.clone();
         let stopping = self.state.shutdown.clone();
         let app = router(self.state);
@@ -121,7 +126,12 @@ impl App {
         }
         // Running encodes stop at their next part; their unfinished folders are removed.
         cache.close();
-        tokio::task::spawn_blocking(move || library.stop_scan()).await.map_err(std::io::Error::other)?;
+        // The watcher first, so it starts no scan after this one stops.
+        let stop = move || {
+            drop(watcher);
+            library.stop_scan();
+        };
+        tokio::task::spawn_blocking(stop).await.map_err(std::io::Error::other)?;
         Ok(())
     }
 }

@@ -8,6 +8,7 @@ pub mod demo;
 pub mod error;
 pub mod model;
 pub mod scan;
+pub mod watcher;
 
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};

@@ -58,6 +58,9 @@ impl Server {
             .env("PLAYER_DIR", Path::new(env!("CARGO_MANIFEST_DIR")).join("player"))
             .env("SCAN_ON_STARTUP", opts.scan_on_startup.to_string())
             .env("LOG_LEVEL", "warn")
+            // Tests scan when they say so: a watcher's scan would race `rescan()` (tests/watch.rs opts in).
+            .env("WATCH", "false")
+            .env("RESCAN_INTERVAL", "0")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
         if let Some(k) = &opts.gm_key {
