@@ -1,6 +1,8 @@
 //! The library follows the music folder without a press of "Scan": the real server on
 //! 127.0.0.1:0 watching a temporary music folder, or rescanning it on a timer.
 
+#![allow(clippy::unwrap_used)] // clippy.toml allows it in #[test] fns; a test's helpers fail the same way
+
 mod common;
 
 use std::collections::HashMap;
