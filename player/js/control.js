@@ -3,8 +3,8 @@
  * the timers injected so tests drive it without a network.
  *
  * It says hello, keeps the server clock estimate fresh with pings (a burst at
- * connect, reconnect, visibility change and clock jumps, then one every
- * pingEveryMs), hands `state` and other messages to callbacks, sends a
+ * connect, reconnect, visibility change, clock jumps and samples that look like
+ * one, then one every pingEveryMs), hands `state` and other messages to callbacks, sends a
  * position report every reportEveryMs, and reconnects with capped exponential
  * backoff plus jitter after the connection is lost, including a connection
  * that went silent (a server restart behind a proxy may never send a close).
@@ -173,7 +173,8 @@ export class ControlClient {
   pong(msg) {
     if (!this.outstanding.delete(msg.id)) return; // not ours, or from an old socket
     const result = this.o.clock.addSample(msg.clientSent, msg.serverReceived, msg.serverSent, this.o.now());
-    if (result === "jump") this.measure();
+    // A suspect (a sample far off the estimate) is confirmed or dismissed by the next few: get them now.
+    if (result === "jump" || (result === "suspect" && this.burstLeft === 0)) this.measure();
   }
 
   /** @private */
