@@ -65,9 +65,14 @@ pub struct ServeConfig {
     /// Encodes that background pre-segmenting runs at once (default: one fewer than the cores, at least 1).
     #[arg(long, env = "CACHE_CONCURRENCY", value_parser = clap::value_parser!(u16).range(1..=256))]
     pub cache_concurrency: Option<u16>,
-    /// How far behind the wall clock listeners play, in ms (the room's playback delay D).
+    /// How far behind the wall clock listeners play, in ms (the room's playback delay D): where
+    /// D starts and the least it adapts down to.
     #[arg(long, env = "PLAYBACK_DELAY_MS", default_value_t = 400, value_parser = clap::value_parser!(u64).range(100..=10_000))]
     pub playback_delay_ms: u64,
+    /// The most D adapts up to when a listener's parts arrive late, in ms; a listener that would
+    /// need more is shown as unable to keep up.
+    #[arg(long, env = "MAX_PLAYBACK_DELAY_MS", default_value_t = 3000, value_parser = clap::value_parser!(u64).range(100..=10_000))]
+    pub max_playback_delay_ms: u64,
     /// Key for GM actions; generated at first start and kept in the database when unset.
     #[arg(long, env = "GM_KEY", hide_env_values = true)]
     pub gm_key: Option<String>,

@@ -17,6 +17,7 @@ use tokio::sync::watch;
 use crate::clock::{unix_ms, Clock};
 use crate::http::AppError;
 use crate::library::Library;
+use crate::room::delay::ListenerReport;
 use crate::room::RoomHandle;
 
 /// Version announced in `welcome`.
@@ -146,6 +147,9 @@ enum ClientMessage {
     Report {
         #[serde(rename = "syncError")]
         sync_error: Option<f64>,
+        /// The playback delay D its target was computed with, ms.
+        #[serde(rename = "delayMs")]
+        delay_ms: Option<f64>,
         buffer: Option<f64>,
         rtt: Option<f64>,
         state: Option<String>,
@@ -178,6 +182,7 @@ pub async fn run(mut socket: WebSocket, ctx: Context, peer: Option<std::net::IpA
         serve(&mut socket, &ctx, &id, peer).await;
     }
     ctx.listeners.remove(&id);
+    ctx.room.forget_listener(&id);
 }
 
 async fn serve(socket: &mut WebSocket, ctx: &Context, id: &str, peer: Option<std::net::IpAddr>) {
@@ -331,11 +336,14 @@ async fn handle(
                 }
             })
         }
-        ClientMessage::Report { sync_error, buffer, rtt, state, device } => {
+        ClientMessage::Report { sync_error, delay_ms, buffer, rtt, state, device } => {
             let at = unix_ms(ctx.clock.now());
             if let Some(e) = sync_error {
                 ctx.metrics.observe_sync_error(e);
             }
+            let report =
+                ListenerReport { buffer_s: buffer, sync_error_ms: sync_error, delay_ms, state: state.as_deref() };
+            ctx.room.report(id, at, report);
             ctx.listeners.update(id, |l| {
                 l.sync_error = sync_error.filter(|v| v.is_finite());
                 l.buffer = buffer.filter(|v| v.is_finite());

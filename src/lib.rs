@@ -64,7 +64,11 @@ impl App {
             config.cache_concurrency.map_or_else(cache::default_prepare_concurrency, usize::from),
         )?;
         let live = LiveParts::new(cache.clone(), library.music_dir().to_path_buf());
-        let options = RoomOptions { playback_delay_ms: config.playback_delay_ms, shuffle_seed: config.shuffle_seed };
+        let options = RoomOptions {
+            playback_delay_ms: config.playback_delay_ms,
+            max_playback_delay_ms: config.max_playback_delay_ms,
+            shuffle_seed: config.shuffle_seed,
+        };
         let room = RoomHandle::start(library.clone(), cache.clone(), clock.clone(), options).await?;
         let state = AppState::new(Handles {
             library,

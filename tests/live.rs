@@ -539,3 +539,48 @@ async fn a_short_configured_gm_key_is_warned_about() {
     let logged = std::fs::read_to_string(&log).unwrap();
     assert!(logged.contains("GM_KEY is 7 characters long; use at least 16"), "{logged}");
 }
+
+#[tokio::test]
+async fn a_listener_running_short_raises_the_playback_delay_and_the_gm_can_pin_it() {
+    let (s, ids) = tone_server("delay").await;
+    command(&s, "play", json!({"trackId": ids[0]})).await;
+    let mut gm = connect(&s).await;
+    send(&mut gm, json!({"type": "hello", "role": "gm", "key": GM_KEY})).await;
+    let mut listener = connect(&s).await;
+    let client = next_of(&mut listener, "welcome").await["clientId"].as_str().unwrap().to_owned();
+    send(&mut listener, json!({"type": "hello", "role": "listener", "device": "slow phone"})).await;
+    assert_eq!(next_of(&mut listener, "state").await["state"]["playbackDelayMs"], 400);
+    // Parts reach it 350 ms late: at D = 400 ms its buffer dips to 50 ms, and it needs 550 ms
+    // to keep the 200 ms margin. It reports as a page still playing at 400 ms would.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let raised = loop {
+        let report = json!({"type": "report", "buffer": 0.05, "state": "playing", "syncError": 0.0, "delayMs": 400});
+        send(&mut listener, report).await;
+        let state = s.get_json("/api/session").await;
+        if state["playbackDelayMs"].as_u64() >= Some(550) || Instant::now() > deadline {
+            break state;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    assert_eq!(raised["playbackDelayMs"], 550, "{raised}");
+    assert_eq!(raised["delay"]["setBy"], client.as_str());
+    assert_eq!(raised["delay"]["pinned"], false);
+    // Every listener is told: a state message carries the new D.
+    let told = loop {
+        let state = next_of(&mut listener, "state").await;
+        if state["state"]["playbackDelayMs"] == 550 {
+            break state;
+        }
+    };
+    assert_eq!(told["state"]["delay"]["targetMs"], 550);
+
+    // The GM pins D over the socket; it glides there and stops following the listener.
+    send(&mut gm, json!({"type": "command", "id": 1, "command": "delay", "ms": 800})).await;
+    let reply = next_of(&mut gm, "reply").await;
+    assert_eq!(reply["state"]["delay"]["pinned"], true, "{reply}");
+    assert_eq!(reply["state"]["delay"]["targetMs"], 800);
+    let (st, v) = s.gm_json(Method::POST, "/api/session/delay", json!({"ms": 5})).await;
+    assert_eq!((st, v["error"]["message"].as_str().map(|m| m.starts_with("ms:"))), (400, Some(true)));
+    let v = command(&s, "delay", json!({"ms": null})).await;
+    assert_eq!(v["delay"]["pinned"], false);
+}

@@ -73,6 +73,7 @@ const control = new ControlClient({
   onStatus: showConnection,
   report: () => ({
     syncError: sync.error === null ? null : Math.round(sync.error * 10) / 10,
+    delayMs: delayMs(),
     buffer: media && joined ? Math.round(media.bufferAhead() * 100) / 100 : 0,
     state: playState(),
     device,

@@ -2,7 +2,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::panic::AssertUnwindSafe;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::FutureExt;
@@ -11,6 +11,7 @@ use rand::SeedableRng;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use super::apply::{self, Tracks};
+use super::delay::{Delay, DelayBounds, DelayStatus, ListenerReport, Reports};
 use super::timeline::{part_at, Scheduled, Source, Timeline, TrackRef, PART_MS};
 use super::{Command, Error, NowPlaying, QueueItem, Repeat, SessionState};
 use crate::cache::{SegmentCache, SourceKey};
@@ -37,6 +38,8 @@ pub const KEEP_PARTS: u64 = 3600 * 1000 / PART_MS;
 const MAX_QUEUE_ITEMS: usize = 1000;
 /// How often the actor looks ahead for track ends, ms.
 const TICK_MS: u64 = 200;
+/// How often the playback delay follows the listeners' reports, ms.
+const DELAY_TICK_MS: u64 = 1000;
 
 type Reply = oneshot::Sender<Result<SessionState, Error>>;
 
@@ -46,8 +49,10 @@ type MeasuredLength = (String, Result<u64, String>);
 /// How a room is set up.
 #[derive(Debug, Clone, Copy)]
 pub struct RoomOptions {
-    /// How far behind the wall clock listeners play, ms.
+    /// The least playback delay D, ms: where D starts and the floor it adapts down to.
     pub playback_delay_ms: u64,
+    /// The most D adapts up to, ms.
+    pub max_playback_delay_ms: u64,
     /// Seed of the shuffle RNG, so a test or a simulation can replay a shuffle; random when `None`.
     pub shuffle_seed: Option<u64>,
 }
@@ -67,9 +72,26 @@ pub struct RoomHandle {
     state: watch::Receiver<Arc<SessionState>>,
     events: broadcast::Sender<Arc<SessionState>>,
     published: watch::Receiver<u64>,
+    /// Listeners' recent reports, for the playback delay.
+    reports: Arc<Mutex<Reports>>,
 }
 
 impl RoomHandle {
+    /// What a listener reported at `at_ms`, for the playback delay.
+    pub fn report(&self, client: &str, at_ms: u64, report: ListenerReport<'_>) {
+        let delay_ms = self.state.borrow().playback_delay_ms;
+        if let Ok(mut reports) = self.reports.lock() {
+            reports.record(client, at_ms, delay_ms, report);
+        }
+    }
+
+    /// A listener left: its needs no longer count.
+    pub fn forget_listener(&self, client: &str) {
+        if let Ok(mut reports) = self.reports.lock() {
+            reports.forget(client);
+        }
+    }
+
     /// Loads the persisted room, catches it up with the wall clock and starts the actor and
     /// the part clock.
     pub async fn start(
@@ -78,7 +100,7 @@ impl RoomHandle {
         clock: Arc<dyn Clock>,
         options: RoomOptions,
     ) -> Result<RoomHandle, String> {
-        let RoomOptions { playback_delay_ms, shuffle_seed } = options;
+        let RoomOptions { playback_delay_ms, max_playback_delay_ms, shuffle_seed } = options;
         let saved = library.call(|db| Ok(db.room_state(ROOM)?)).await.map_err(|e| e.to_string())?;
         let timeline = saved
             .and_then(|json| match Timeline::from_saved(&json) {
@@ -94,12 +116,17 @@ impl RoomHandle {
         let (commands_tx, commands_rx) = mpsc::channel(64);
         let (events, _) = broadcast::channel(64);
         let (published_tx, published_rx) = watch::channel(now_part);
+        let bounds =
+            DelayBounds { floor_ms: playback_delay_ms, ceiling_ms: max_playback_delay_ms.max(playback_delay_ms) };
+        let delay = Delay::new(bounds, timeline.delay_pin_ms);
+        let reports = Arc::new(Mutex::new(Reports::default()));
         let mut actor = Actor {
+            delay,
+            reports: reports.clone(),
             timeline,
             library,
             cache,
             clock: clock.clone(),
-            playback_delay_ms,
             timeline_tx,
             state_tx: watch::channel(Arc::new(empty_state(playback_delay_ms))).0,
             events: events.clone(),
@@ -113,7 +140,7 @@ impl RoomHandle {
         let state = actor.state_tx.subscribe();
         tokio::spawn(actor.run(commands_rx));
         tokio::spawn(part_clock(clock, published_tx));
-        Ok(RoomHandle { requests: commands_tx, timeline: timeline_rx, state, events, published: published_rx })
+        Ok(RoomHandle { requests: commands_tx, timeline: timeline_rx, state, events, published: published_rx, reports })
     }
 
     /// Runs a command; the answer is the new state with its `effectiveAt`.
@@ -169,11 +196,13 @@ async fn part_clock(clock: Arc<dyn Clock>, tx: watch::Sender<u64>) {
 }
 
 struct Actor {
+    /// The playback delay D and how it adapts.
+    delay: Delay,
+    reports: Arc<Mutex<Reports>>,
     timeline: Timeline,
     library: Library,
     cache: SegmentCache,
     clock: Arc<dyn Clock>,
-    playback_delay_ms: u64,
     timeline_tx: watch::Sender<Arc<Timeline>>,
     state_tx: watch::Sender<Arc<SessionState>>,
     events: broadcast::Sender<Arc<SessionState>>,
@@ -192,6 +221,8 @@ impl Actor {
     async fn run(mut self, mut requests: mpsc::Receiver<Request>) {
         let mut tick = tokio::time::interval(Duration::from_millis(TICK_MS));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut delay_tick = tokio::time::interval(Duration::from_millis(DELAY_TICK_MS));
+        delay_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 request = requests.recv() => match request {
@@ -212,6 +243,7 @@ impl Actor {
                     self.maintain_and_publish().await;
                 }
                 _ = tick.tick() => self.maintain_and_publish().await,
+                _ = delay_tick.tick() => self.adapt_delay().await,
             }
         }
     }
@@ -229,6 +261,12 @@ impl Actor {
         });
         match result {
             Ok(()) => {
+                if self.timeline.delay_pin_ms.is_some() != self.delay.status().pinned
+                    || self.timeline.delay_pin_ms.is_some_and(|ms| ms != self.delay.status().target_ms)
+                {
+                    self.delay.pin(self.timeline.delay_pin_ms);
+                    self.delay.update(self.now_ms(), &[]);
+                }
                 // The answer describes what is heard from the command's part on.
                 let at = self.timeline.changed_at_part;
                 tracing::info!(?command, effective_at_ms = at * PART_MS, "command");
@@ -239,6 +277,22 @@ impl Actor {
                 tracing::info!(?command, error = %e, "command refused");
                 Err(e)
             }
+        }
+    }
+
+    /// Lets D follow the listeners' needs (or the GM's pin) and publishes a change.
+    async fn adapt_delay(&mut self) {
+        let needs = match self.reports.lock() {
+            Ok(mut reports) => reports.needs(self.now_ms()),
+            Err(_) => Vec::new(),
+        };
+        let before = self.delay.status().clone();
+        let moved = self.delay.update(self.now_ms(), &needs);
+        if moved {
+            tracing::info!(delay_ms = self.delay.current_ms(), set_by = ?self.delay.status().set_by, "playback delay");
+        }
+        if *self.delay.status() != before {
+            self.publish_latest().await;
         }
     }
 
@@ -468,7 +522,7 @@ impl Actor {
             ids.push(track.id);
         }
         let meta = self.meta(&ids).await;
-        describe(&self.timeline, at, &meta, self.playback_delay_ms)
+        describe(&self.timeline, at, &meta, self.delay.status())
     }
 }
 
@@ -481,7 +535,7 @@ fn queue_window(t: &Timeline) -> (usize, usize) {
 /// The state of `t` heard from grid part `at` on, with tracks described from `meta`. A
 /// track missing from `meta` is listed all the same (with an empty title), so positions
 /// stay true.
-fn describe(t: &Timeline, at: u64, meta: &HashMap<TrackId, Track>, playback_delay_ms: u64) -> SessionState {
+fn describe(t: &Timeline, at: u64, meta: &HashMap<TrackId, Track>, delay: &DelayStatus) -> SessionState {
     let current = t.current(at);
     let stopped = current.is_none();
     let now_playing = current.map(|(track, index, _)| {
@@ -518,7 +572,8 @@ fn describe(t: &Timeline, at: u64, meta: &HashMap<TrackId, Track>, playback_dela
         repeat: t.repeat,
         shuffle: t.shuffle,
         volume: t.volume,
-        playback_delay_ms,
+        playback_delay_ms: delay.current_ms,
+        delay: delay.clone(),
         effective_at: iso8601_ms(effective_at_ms),
         effective_at_ms,
         error: t.error.clone(),
@@ -575,7 +630,15 @@ fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
 }
 
 fn empty_state(playback_delay_ms: u64) -> SessionState {
+    let delay = DelayStatus {
+        current_ms: playback_delay_ms,
+        target_ms: playback_delay_ms,
+        pinned: false,
+        set_by: None,
+        cannot_keep_up: Vec::new(),
+    };
     SessionState {
+        delay,
         now_playing: None,
         paused: false,
         stopped: true,
@@ -625,12 +688,12 @@ mod tests {
             queue_index: Some(900),
             ..Timeline::default()
         };
-        let state = describe(&t, 0, &HashMap::new(), 400);
+        let state = describe(&t, 0, &HashMap::new(), &empty_state(400).delay);
         assert_eq!((state.queue_start, state.queue_length, state.queue_index), (400, 1200, Some(900)));
         assert_eq!(state.queue.len(), 800, "positions 400..1200");
         assert_eq!(state.queue[900 - 400].track_id, t.queue[900]);
         t.queue_index = Some(3);
-        let state = describe(&t, 0, &HashMap::new(), 400);
+        let state = describe(&t, 0, &HashMap::new(), &empty_state(400).delay);
         assert_eq!((state.queue_start, state.queue.len()), (0, MAX_QUEUE_ITEMS));
     }
 
@@ -638,7 +701,7 @@ mod tests {
     fn tracks_whose_details_are_unknown_keep_their_place() {
         let t = Timeline { queue: vec![TrackId(1), TrackId(2), TrackId(3)], ..Timeline::default() };
         let meta = HashMap::from([(TrackId(1), track(1, "One")), (TrackId(3), track(3, "Three"))]);
-        let state = describe(&t, 0, &meta, 400);
+        let state = describe(&t, 0, &meta, &empty_state(400).delay);
         let listed: Vec<(TrackId, &str)> = state.queue.iter().map(|q| (q.track_id, q.title.as_str())).collect();
         assert_eq!(listed, [(TrackId(1), "One"), (TrackId(2), ""), (TrackId(3), "Three")]);
     }

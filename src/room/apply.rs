@@ -67,6 +67,10 @@ pub(crate) async fn apply(
             t.changed_at_part = at;
             Ok(())
         }
+        Command::Delay(ms) => {
+            t.delay_pin_ms = ms;
+            Ok(())
+        }
     }
 }
 
@@ -387,6 +391,7 @@ mod tests {
             12 => Command::Repeat(*[Repeat::Off, Repeat::One, Repeat::All].choose(rng).unwrap_or(&Repeat::Off)),
             13 => Command::Shuffle(rng.random()),
             14 => Command::Volume(rng.random_range(0.0..=1.0)),
+            15 => Command::Delay(*[None, Some(100), Some(800), Some(10_000)].choose(rng).unwrap_or(&None)),
             _ => Command::Next,
         }
     }

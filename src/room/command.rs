@@ -15,7 +15,10 @@ use crate::ids::{FolderId, TrackId};
 
 /// Every command name, as sent.
 pub const COMMAND_NAMES: &[&str] =
-    &["play", "pause", "resume", "seek", "stop", "next", "previous", "queue", "repeat", "shuffle", "volume"];
+    &["play", "pause", "resume", "seek", "stop", "next", "previous", "queue", "repeat", "shuffle", "volume", "delay"];
+
+/// The playback delay the GM may pin, ms.
+pub const PINNED_DELAY_MS: std::ops::RangeInclusive<u64> = 100..=10_000;
 
 /// A GM command.
 #[derive(Debug, Clone, PartialEq)]
@@ -33,6 +36,8 @@ pub enum Command {
     Shuffle(bool),
     /// Master volume, 0..=1.
     Volume(f64),
+    /// Pin the playback delay D at this many ms, or let it adapt again (`None`).
+    Delay(Option<u64>),
 }
 
 /// What `play` plays.
@@ -96,6 +101,12 @@ struct VolumeBody {
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DelayBody {
+    ms: Option<u64>,
+}
+
+#[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct AddBody {
     track_ids: Vec<TrackId>,
@@ -148,6 +159,13 @@ pub fn command_from_fields(name: &str, mut fields: Map<String, Value>) -> Result
                 return Err(Error::Invalid(format!("volume: {volume} is not between 0 and 1")));
             }
             Command::Volume(volume)
+        }
+        "delay" => {
+            let ms = fields_as::<DelayBody>(fields)?.ms;
+            if let Some(ms) = ms.filter(|ms| !PINNED_DELAY_MS.contains(ms)) {
+                return Err(Error::Invalid(format!("ms: {ms} is not between 100 and 10000")));
+            }
+            Command::Delay(ms)
         }
         "queue" => {
             let action = match fields.remove("action") {
@@ -238,6 +256,8 @@ mod tests {
         assert_eq!(parse_command("queue", br#"{"action": "clear"}"#).unwrap(), Command::Queue(QueueAction::Clear));
         assert_eq!(parse_command("repeat", br#"{"mode": "all"}"#).unwrap(), Command::Repeat(Repeat::All));
         assert_eq!(parse_command("volume", br#"{"volume": 0.25}"#).unwrap(), Command::Volume(0.25));
+        assert_eq!(parse_command("delay", br#"{"ms": 900}"#).unwrap(), Command::Delay(Some(900)));
+        assert_eq!(parse_command("delay", br#"{"ms": null}"#).unwrap(), Command::Delay(None));
     }
 
     #[test]
@@ -260,6 +280,8 @@ mod tests {
         assert!(invalid("seek", r#"{"position": "ten"}"#).starts_with("position:"));
         assert!(invalid("volume", r#"{"volume": 1.5}"#).starts_with("volume:"));
         assert!(invalid("shuffle", r#"{"on": "yes"}"#).starts_with("on:"));
+        assert!(invalid("delay", r#"{"ms": 20}"#).starts_with("ms:"));
+        assert!(invalid("delay", r#"{"ms": -1}"#).starts_with("ms:"));
         assert!(invalid("pause", r#"{"x": 1}"#).contains("`x`"));
         assert!(invalid("play", r#"{"trackId": 1, "folderId": 2}"#).starts_with("play takes"));
         assert!(invalid("play", r#"{"trackId": 1, "position": 1e400}"#).contains("JSON"));

@@ -7,6 +7,7 @@
 pub mod actor;
 mod apply;
 pub mod command;
+pub mod delay;
 pub mod error;
 pub mod live;
 pub mod playlist;
@@ -69,8 +70,10 @@ pub struct SessionState {
     pub shuffle: bool,
     /// 0..=1.
     pub volume: f64,
-    /// How far behind the wall clock listeners play, ms.
+    /// How far behind the wall clock listeners play, ms: D, the same for every listener.
     pub playback_delay_ms: u64,
+    /// How D is chosen: its target, whether the GM pinned it, which listener set it.
+    pub delay: delay::DelayStatus,
     /// PDT from which this state is heard (RFC 3339, UTC, ms).
     pub effective_at: String,
     /// The same instant in Unix ms.

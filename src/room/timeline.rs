@@ -104,6 +104,9 @@ pub struct Timeline {
     /// the queue position before it, so a command arriving first can take it back.
     #[serde(default)]
     pub scheduled: Option<Scheduled>,
+    /// The playback delay the GM pinned, ms; `None` while it adapts to the listeners.
+    #[serde(default)]
+    pub delay_pin_ms: Option<u64>,
 }
 
 /// An automatic queue advance decided before it is heard.
@@ -129,6 +132,7 @@ impl Default for Timeline {
             changed_at_part: 0,
             error: None,
             scheduled: None,
+            delay_pin_ms: None,
         }
     }
 }
@@ -406,6 +410,9 @@ impl Timeline {
             if a != b {
                 return Err("its unshuffled order holds other tracks than the queue".into());
             }
+        }
+        if self.delay_pin_ms.is_some_and(|ms| !super::command::PINNED_DELAY_MS.contains(&ms)) {
+            return Err("its pinned playback delay is out of range".into());
         }
         if !(0.0..=1.0).contains(&self.volume) {
             return Err(format!("its volume {} is not between 0 and 1", self.volume));

@@ -17,8 +17,10 @@ const POLL_MS = 2000;
 export function createStatus(ctx, panels) {
   const rows = h("tbody", { "data-testid": "listeners" });
   const heading = h("span", { "data-testid": "listener-count", text: "0" });
+  const delay = h("p", { class: "muted small", "data-testid": "playback-delay", text: "" });
   panels.listeners.append(
     h("h2", {}, "Listeners ", heading),
+    delay,
     h("table", { class: "listeners" },
       h("thead", {}, h("tr", {}, ["Device", "Sync", "Buffer", "RTT", "State"].map((t) => h("th", { text: t })))),
       rows),
@@ -41,7 +43,25 @@ export function createStatus(ctx, panels) {
   let scanPoll = null;
   let cachePoll = null;
 
+  let lastListeners = [];
+
+  /** The room's playback delay D, how it was chosen, and who cannot keep up. */
+  function showDelay() {
+    const d = ctx.state?.delay;
+    if (!d) return;
+    const name = (id) => {
+      const l = lastListeners.find((x) => x.clientId === id);
+      return l ? `${l.device || "unknown"} (${id})` : id;
+    };
+    const gliding = d.targetMs !== d.currentMs ? ` → ${d.targetMs} ms` : "";
+    const why = d.pinned ? "pinned by the GM" : d.setBy ? `raised for ${name(d.setBy)}` : "automatic";
+    const behind = d.cannotKeepUp?.length ? `. Cannot keep up: ${d.cannotKeepUp.map(name).join(", ")}` : "";
+    delay.textContent = `Playback delay ${d.currentMs} ms${gliding}, ${why}${behind}`;
+  }
+
   function showListeners(listeners) {
+    lastListeners = listeners;
+    showDelay();
     heading.textContent = String(listeners.filter((l) => l.connected && l.role !== "gm").length);
     if (!listeners.length) {
       rows.replaceChildren(h("tr", {}, h("td", { colspan: 5, class: "muted", text: "Nobody connected yet." })));
@@ -114,6 +134,7 @@ export function createStatus(ctx, panels) {
   }
 
   ctx.on("listeners", showListeners);
+  ctx.on("state", showDelay);
   ctx.on("scan", onScan);
   ctx.on("cache", showCache);
   showListeners([]);

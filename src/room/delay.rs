@@ -1,0 +1,372 @@
+//! The room's playback delay D: one number for every listener, so they stay in step.
+//!
+//! Every listener plays the audio of `serverNow − D`. D has to cover the slowest
+//! listener's part arrival: a listener whose buffered audio runs low before the next part
+//! arrives is about to stall. Listeners report about once a second how far ahead they are
+//! buffered and how far they are from their target; from those, the delay they actually
+//! play at minus their buffer is how late parts reach them (their *lateness*, which does
+//! not depend on D, so a listener still gliding to a new D is judged right). The highest
+//! lateness over [`WINDOW_MS`] plus [`MARGIN_MS`] is what that listener needs. D rises when one needs more than it has, by at most [`STEP_MS`] every
+//! [`STEP_EVERY_MS`] (a player glides through a step with `playbackRate`, so nobody hears
+//! a jump), up to the ceiling; it falls by one step after [`LOWER_AFTER_MS`] in which every
+//! listener had room to spare, down to the floor. A listener that would need more than the
+//! ceiling is named as unable to keep up, and the room does not follow it further. The GM
+//! can pin D. Pure: the time comes in as an argument.
+
+use std::collections::{HashMap, VecDeque};
+
+use serde::Serialize;
+
+/// Buffered audio a listener should keep at its lowest point, ms.
+pub const MARGIN_MS: u64 = 200;
+/// Largest change of D at once, ms: a player at 3 % takes about 3 s to glide through it.
+pub const STEP_MS: u64 = 100;
+/// Least time between two steps of D, ms.
+pub const STEP_EVERY_MS: u64 = 4000;
+/// Time every listener must have had room to spare before D falls a step, ms.
+pub const LOWER_AFTER_MS: u64 = 30_000;
+/// Room to spare above [`MARGIN_MS`] that allows D to fall, ms.
+const SPARE_MS: u64 = 150;
+/// Reports a listener's needs are judged over, ms.
+pub const WINDOW_MS: u64 = 10_000;
+/// D is a multiple of this, ms.
+const GRAIN_MS: u64 = 50;
+
+/// Bounds of D, ms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DelayBounds {
+    pub floor_ms: u64,
+    pub ceiling_ms: u64,
+}
+
+/// One listener's recent reports, as the policy sees them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListenerNeed {
+    pub client_id: String,
+    /// Highest lateness of its parts over the window: the delay it played at minus the
+    /// audio it had buffered, ms.
+    pub lateness_ms: f64,
+    /// It reported a stall within the window.
+    pub stalled: bool,
+}
+
+/// What the dashboard shows about D.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DelayStatus {
+    /// D now, ms.
+    pub current_ms: u64,
+    /// Where D is gliding to, ms.
+    pub target_ms: u64,
+    /// The GM pinned D.
+    pub pinned: bool,
+    /// The listener (client id) whose needs set D, if one did.
+    pub set_by: Option<String>,
+    /// Listeners that would need more than the ceiling.
+    pub cannot_keep_up: Vec<String>,
+}
+
+/// The policy's state.
+#[derive(Debug, Clone)]
+pub struct Delay {
+    bounds: DelayBounds,
+    status: DelayStatus,
+    /// When D last stepped, ms.
+    stepped_at: Option<u64>,
+    /// Since when every listener has had room to spare, ms.
+    spare_since: Option<u64>,
+}
+
+impl Delay {
+    /// Starts at the floor, or at `pinned` when the GM pinned D.
+    pub fn new(bounds: DelayBounds, pinned: Option<u64>) -> Delay {
+        let start = pinned.unwrap_or(bounds.floor_ms);
+        Delay {
+            bounds,
+            status: DelayStatus {
+                current_ms: start,
+                target_ms: start,
+                pinned: pinned.is_some(),
+                set_by: None,
+                cannot_keep_up: Vec::new(),
+            },
+            stepped_at: None,
+            spare_since: None,
+        }
+    }
+
+    pub fn status(&self) -> &DelayStatus {
+        &self.status
+    }
+
+    /// D now, ms.
+    pub fn current_ms(&self) -> u64 {
+        self.status.current_ms
+    }
+
+    /// Pins D at `ms` (gliding there), or lets it adapt again with `None`.
+    pub fn pin(&mut self, ms: Option<u64>) {
+        match ms {
+            Some(ms) => {
+                self.status.pinned = true;
+                self.status.target_ms = ms;
+                self.status.set_by = None;
+            }
+            None => self.status.pinned = false,
+        }
+        self.spare_since = None;
+    }
+
+    /// One step of the policy at `now_ms` with the listeners' needs; true when D changed.
+    pub fn update(&mut self, now_ms: u64, listeners: &[ListenerNeed]) -> bool {
+        if !self.status.pinned {
+            self.choose_target(now_ms, listeners);
+        }
+        self.glide(now_ms)
+    }
+
+    fn choose_target(&mut self, now_ms: u64, listeners: &[ListenerNeed]) {
+        let current = self.status.current_ms;
+        let need = |l: &ListenerNeed| -> u64 {
+            let needed = l.lateness_ms + MARGIN_MS as f64;
+            // A stall says the lateness was underestimated: ask for a step more than now.
+            let needed = if l.stalled { needed.max((current + STEP_MS) as f64) } else { needed };
+            round_up(needed.clamp(0.0, 60_000.0) as u64)
+        };
+        let neediest = listeners.iter().map(|l| (need(l), l)).max_by_key(|(n, _)| *n);
+        self.status.cannot_keep_up =
+            listeners.iter().filter(|l| need(l) > self.bounds.ceiling_ms).map(|l| l.client_id.clone()).collect();
+        match neediest {
+            Some((needed, l)) if needed > current => {
+                self.status.target_ms = needed.clamp(self.bounds.floor_ms, self.bounds.ceiling_ms);
+                self.status.set_by = Some(l.client_id.clone());
+                self.spare_since = None;
+            }
+            _ => {
+                let spare = listeners
+                    .iter()
+                    .all(|l| !l.stalled && l.lateness_ms + ((MARGIN_MS + SPARE_MS) as f64) <= current as f64);
+                if !spare {
+                    self.spare_since = None;
+                    self.status.target_ms = current;
+                    return;
+                }
+                let since = *self.spare_since.get_or_insert(now_ms);
+                if current > self.bounds.floor_ms && now_ms.saturating_sub(since) >= LOWER_AFTER_MS {
+                    let floor = neediest.map_or(self.bounds.floor_ms, |(n, _)| n).max(self.bounds.floor_ms);
+                    self.status.target_ms = current.saturating_sub(STEP_MS).max(floor);
+                    self.spare_since = Some(now_ms);
+                    if self.status.target_ms <= self.bounds.floor_ms {
+                        self.status.set_by = None;
+                    }
+                } else {
+                    self.status.target_ms = current.max(self.bounds.floor_ms);
+                }
+            }
+        }
+    }
+
+    /// Moves D one step toward its target when a step is due; true when it moved.
+    fn glide(&mut self, now_ms: u64) -> bool {
+        let (current, target) = (self.status.current_ms, self.status.target_ms);
+        let due = self.stepped_at.is_none_or(|at| now_ms.saturating_sub(at) >= STEP_EVERY_MS);
+        if current == target || !due {
+            return false;
+        }
+        self.status.current_ms = if target > current {
+            (current + STEP_MS).min(target)
+        } else {
+            current.saturating_sub(STEP_MS).max(target)
+        };
+        self.stepped_at = Some(now_ms);
+        true
+    }
+}
+
+/// `ms` rounded up to the grain of D.
+fn round_up(ms: u64) -> u64 {
+    ms.div_ceil(GRAIN_MS) * GRAIN_MS
+}
+
+/// What a listener reports that matters to D.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ListenerReport<'a> {
+    /// Audio buffered ahead of the play head, s.
+    pub buffer_s: Option<f64>,
+    /// Playing position minus target, ms (positive = ahead).
+    pub sync_error_ms: Option<f64>,
+    /// The D its target was computed with, ms: the state it last received may be older than
+    /// the room's D.
+    pub delay_ms: Option<f64>,
+    /// `playing`, `stalled`, `paused` or `idle`.
+    pub state: Option<&'a str>,
+}
+
+/// The reports of every listener over the last [`WINDOW_MS`]: what [`Delay::update`] needs.
+#[derive(Debug, Default)]
+pub struct Reports {
+    by_client: HashMap<String, VecDeque<Report>>,
+}
+
+/// One report: when, how late its parts were (ms), and whether it was stalled.
+#[derive(Debug, Clone, Copy)]
+struct Report {
+    at_ms: u64,
+    lateness_ms: f64,
+    stalled: bool,
+}
+
+impl Reports {
+    /// Records what `client` reported at `at_ms`: its buffered audio (s), its sync error (ms,
+    /// positive = ahead of its target), the D it aimed at (`delay_ms` when it did not say) and
+    /// its state. Only playing or stalled listeners count.
+    pub fn record(&mut self, client: &str, at_ms: u64, delay_ms: u64, report: ListenerReport<'_>) {
+        let stalled = report.state == Some("stalled");
+        if !(stalled || report.state == Some("playing")) {
+            self.by_client.remove(client);
+            return;
+        }
+        let Some(buffer_ms) = report.buffer_s.filter(|b| b.is_finite()).map(|b| (b * 1000.0).clamp(0.0, 60_000.0))
+        else {
+            return;
+        };
+        // Ahead of its target by e, it plays at D − e.
+        let error_ms = report.sync_error_ms.filter(|e| e.is_finite()).unwrap_or(0.0).clamp(-60_000.0, 60_000.0);
+        let aimed_ms =
+            report.delay_ms.filter(|d| d.is_finite() && *d >= 0.0).map_or(delay_ms as f64, |d| d.min(60_000.0));
+        let lateness_ms = aimed_ms - error_ms - buffer_ms;
+        let reports = self.by_client.entry(client.to_owned()).or_default();
+        reports.push_back(Report { at_ms, lateness_ms, stalled });
+        while reports.len() > 64 {
+            reports.pop_front();
+        }
+    }
+
+    /// Forgets a listener that left.
+    pub fn forget(&mut self, client: &str) {
+        self.by_client.remove(client);
+    }
+
+    /// Each listener's needs over the window ending at `now_ms`.
+    pub fn needs(&mut self, now_ms: u64) -> Vec<ListenerNeed> {
+        self.by_client.retain(|_, reports| {
+            reports.retain(|r| r.at_ms + WINDOW_MS >= now_ms);
+            !reports.is_empty()
+        });
+        let mut needs: Vec<ListenerNeed> = self
+            .by_client
+            .iter()
+            .map(|(client, reports)| ListenerNeed {
+                client_id: client.clone(),
+                lateness_ms: reports.iter().map(|r| r.lateness_ms).fold(f64::NEG_INFINITY, f64::max),
+                stalled: reports.iter().any(|r| r.stalled),
+            })
+            .collect();
+        needs.sort_by(|a, b| a.client_id.cmp(&b.client_id));
+        needs
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BOUNDS: DelayBounds = DelayBounds { floor_ms: 400, ceiling_ms: 3000 };
+
+    fn listener(id: &str, lateness_ms: f64) -> ListenerNeed {
+        ListenerNeed { client_id: id.into(), lateness_ms, stalled: false }
+    }
+
+    /// Runs the policy once a second for `seconds` with the same needs; D after each second.
+    fn run(d: &mut Delay, from_s: u64, seconds: u64, needs: &[ListenerNeed]) -> Vec<u64> {
+        (from_s..from_s + seconds)
+            .map(|s| {
+                d.update(s * 1000, needs);
+                d.current_ms()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_listener_whose_parts_arrive_late_raises_d_in_gliding_steps() {
+        let mut d = Delay::new(BOUNDS, None);
+        let trace = run(&mut d, 0, 40, &[listener("c1", 50.0), listener("c2", 450.0)]);
+        assert!(trace.windows(2).all(|w| w[1] >= w[0] && w[1] - w[0] <= STEP_MS), "{trace:?}");
+        assert_eq!(trace[..9], [500, 500, 500, 500, 600, 600, 600, 600, 650], "450 ms late + 200 ms margin");
+        assert_eq!(*trace.last().unwrap(), 650);
+        assert_eq!(d.status().set_by.as_deref(), Some("c2"));
+    }
+
+    #[test]
+    fn a_stall_asks_for_a_step_more_even_when_the_lateness_looks_fine() {
+        let mut d = Delay::new(BOUNDS, None);
+        assert!(d.update(0, &[ListenerNeed { client_id: "c1".into(), lateness_ms: 10.0, stalled: true }]));
+        assert_eq!(d.current_ms(), 500);
+    }
+
+    #[test]
+    fn d_falls_slowly_once_everyone_has_room_and_never_below_the_floor() {
+        let mut d = Delay::new(BOUNDS, None);
+        run(&mut d, 0, 60, &[listener("slow", 1000.0), listener("fast", 20.0)]);
+        assert_eq!(d.current_ms(), 1200);
+        // The slow listener leaves.
+        let trace = run(&mut d, 60, 600, &[listener("fast", 20.0)]);
+        let wait = LOWER_AFTER_MS as usize / 1000;
+        assert_eq!(trace[..wait - 1], vec![1200; wait - 1][..]);
+        assert_eq!(*trace.last().unwrap(), BOUNDS.floor_ms);
+        let fell_at = trace.iter().position(|&ms| ms == BOUNDS.floor_ms).unwrap();
+        assert!(fell_at >= 8 * wait, "eight steps of 100 ms, one per {LOWER_AFTER_MS} ms");
+        assert_eq!(d.status().set_by, None);
+    }
+
+    #[test]
+    fn a_listener_beyond_the_ceiling_is_named_and_not_followed() {
+        let mut d = Delay::new(BOUNDS, None);
+        let trace = run(&mut d, 0, 200, &[listener("near", 50.0), listener("far", 5000.0)]);
+        assert_eq!(*trace.last().unwrap(), BOUNDS.ceiling_ms);
+        assert_eq!(d.status().cannot_keep_up, ["far"]);
+    }
+
+    #[test]
+    fn a_pinned_d_ignores_the_listeners_until_released() {
+        let mut d = Delay::new(BOUNDS, None);
+        d.pin(Some(800));
+        let late = [listener("c1", 2000.0)];
+        assert_eq!(*run(&mut d, 0, 30, &late).last().unwrap(), 800);
+        assert!(d.status().pinned);
+        d.pin(None);
+        assert_eq!(*run(&mut d, 30, 60, &late).last().unwrap(), 2200);
+    }
+
+    #[test]
+    fn lateness_is_the_delay_played_at_minus_the_buffer() {
+        let mut r = Reports::default();
+        let playing = |buffer_s, sync_error_ms| ListenerReport {
+            buffer_s: Some(buffer_s),
+            sync_error_ms,
+            delay_ms: None,
+            state: Some("playing"),
+        };
+        r.record("a", 1_000, 400, playing(0.3, Some(0.0)));
+        // D went up to 500 but "a" still plays at 400 (100 ms ahead of its new target).
+        r.record("a", 2_000, 500, playing(0.3, Some(100.0)));
+        r.record("b", 2_000, 400, ListenerReport { state: Some("paused"), ..playing(0.1, None) });
+        r.record("c", 2_000, 400, playing(f64::NAN, None));
+        r.record("d", 2_500, 400, ListenerReport { state: Some("stalled"), ..playing(0.0, None) });
+        // A report that names the D it aimed at is judged by that, not by the room's D now.
+        r.record("e", 2_600, 900, ListenerReport { delay_ms: Some(400.0), ..playing(0.25, Some(0.0)) });
+        let needs = r.needs(5_000);
+        assert_eq!(
+            needs,
+            [
+                listener("a", 100.0),
+                ListenerNeed { client_id: "d".into(), lateness_ms: 400.0, stalled: true },
+                listener("e", 150.0)
+            ]
+        );
+        r.forget("d");
+        r.forget("e");
+        assert_eq!(r.needs(11_500), [listener("a", 100.0)]);
+        assert!(r.needs(13_000).is_empty());
+    }
+}
