@@ -49,6 +49,8 @@ pub struct ListenerInfo {
     /// Round-trip time of the clock pings, ms.
     pub rtt: Option<f64>,
     pub state: Option<String>,
+    /// The page says it cannot keep up (it keeps stalling or its seeks do not settle).
+    pub struggling: bool,
     /// Unix ms of the last report.
     pub last_report_at: Option<u64>,
 }
@@ -85,6 +87,7 @@ impl Listeners {
                     buffer: None,
                     rtt: None,
                     state: None,
+                    struggling: false,
                     last_report_at: None,
                 },
             );
@@ -153,6 +156,8 @@ enum ClientMessage {
         buffer: Option<f64>,
         rtt: Option<f64>,
         state: Option<String>,
+        /// The page cannot keep up.
+        struggling: Option<bool>,
         device: Option<String>,
     },
 }
@@ -336,7 +341,7 @@ async fn handle(
                 }
             })
         }
-        ClientMessage::Report { sync_error, delay_ms, buffer, rtt, state, device } => {
+        ClientMessage::Report { sync_error, delay_ms, buffer, rtt, state, struggling, device } => {
             let at = unix_ms(ctx.clock.now());
             if let Some(e) = sync_error {
                 ctx.metrics.observe_sync_error(e);
@@ -349,6 +354,7 @@ async fn handle(
                 l.buffer = buffer.filter(|v| v.is_finite());
                 l.rtt = rtt.filter(|v| v.is_finite());
                 l.state = state.map(|s| s.chars().take(20).collect());
+                l.struggling = struggling.unwrap_or(false);
                 if let Some(d) = device {
                     l.device = Some(d.chars().take(120).collect());
                 }

@@ -316,8 +316,9 @@ async fn the_control_socket_syncs_clocks_pushes_state_and_guards_commands() {
     assert_eq!(next_of(&mut gm, "error").await["code"], "forbidden");
     send(&mut gm, json!({"type": "hello", "role": "gm", "key": GM_KEY, "device": "dashboard"})).await;
     next_of(&mut gm, "state").await;
-    send(&mut listener, json!({"type": "report", "syncError": 3.5, "buffer": 1.2, "rtt": 4.0, "state": "playing"}))
-        .await;
+    let report =
+        json!({"type": "report", "syncError": 3.5, "buffer": 1.2, "rtt": 4.0, "state": "playing", "struggling": true});
+    send(&mut listener, report).await;
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         let l = next_of(&mut gm, "listeners").await;
@@ -325,8 +326,8 @@ async fn the_control_socket_syncs_clocks_pushes_state_and_guards_commands() {
         if phone.as_ref().is_some_and(|p| p["syncError"] == 3.5) {
             let p = phone.unwrap();
             assert_eq!(
-                (p["buffer"].as_f64(), p["rtt"].as_f64(), p["role"].as_str()),
-                (Some(1.2), Some(4.0), Some("listener"))
+                (p["buffer"].as_f64(), p["rtt"].as_f64(), p["role"].as_str(), p["struggling"].as_bool()),
+                (Some(1.2), Some(4.0), Some("listener"), Some(true))
             );
             break;
         }

@@ -75,7 +75,7 @@ export function createStatus(ctx, panels) {
         h("td", { class: quality, "data-testid": "listener-sync", text: formatMs(l.syncError) }),
         h("td", { text: Number.isFinite(l.buffer) ? `${l.buffer.toFixed(1)} s` : "–" }),
         h("td", { text: Number.isFinite(l.rtt) ? `${Math.round(l.rtt)} ms` : "–" }),
-        h("td", { text: l.connected ? l.state ?? "–" : "offline" }));
+        h("td", { "data-testid": "listener-state", text: !l.connected ? "offline" : l.struggling ? `${l.state ?? "–"}, can't keep up` : l.state ?? "–" }));
     }));
   }
 
