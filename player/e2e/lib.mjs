@@ -148,13 +148,16 @@ export function lockIn(readings, joinedAt, delayMs, tolMs, holdMs) {
  * clocks (performance.now(), media.currentTime) plus a constant per page: the largest
  * (truncated value − continuous value) seen so far, which after a few dozen reads is the
  * exact difference. A new hls.js instance, or a jump of that difference by more than a
- * millisecond (a seek across a discontinuity), starts it afresh.
+ * millisecond (a seek across a discontinuity), starts it afresh. In a page whose clocks are
+ * skewed (impair.mjs), `now` is still the true clock.
  * @returns {{now: number, pdt: number | null}} ms since the Unix epoch
  */
 export function readPlayhead() {
   const cal = (window.__probe ??= { now: -Infinity, pdt: -Infinity, hls: null });
-  const wall = Date.now();
-  const mono = performance.timeOrigin + performance.now();
+  // A page whose clocks are skewed (impair.mjs clockSkewScript) keeps the true ones here.
+  const real = window.__realClock;
+  const wall = real ? real.dateNow() : Date.now();
+  const mono = real ? real.timeOrigin + real.perfNow() : performance.timeOrigin + performance.now();
   cal.now = Math.max(cal.now, wall - mono);
   const hls = window.hls;
   const date = hls?.playingDate?.getTime();
@@ -183,14 +186,16 @@ export async function startSampling(page, everyMs) {
   await page.evaluate((everyMs) => {
     window.__samples = [];
     window.__stopSampling = false;
+    // The true wall clock, also in a page whose clocks are skewed (impair.mjs).
+    const wall = window.__realClock?.dateNow ?? (() => Date.now());
     const tick = () => {
       if (window.__stopSampling) return;
       // With the listener page's own view, for diagnosis.
       const own = window.bardcast ? { own: window.bardcast.syncError, rate: window.bardcast.playbackRate, state: window.bardcast.state } : {};
       window.__samples.push({ ...window.__readPlayhead(), ...own });
-      setTimeout(tick, everyMs - (Date.now() % everyMs));
+      setTimeout(tick, everyMs - (wall() % everyMs));
     };
-    setTimeout(tick, everyMs - (Date.now() % everyMs));
+    setTimeout(tick, everyMs - (wall() % everyMs));
   }, everyMs);
 }
 
@@ -240,3 +245,29 @@ export async function waitInSync(pages, delayMs, tolMs, timeoutMs, holdMs = 1000
   }, timeoutMs, `pages within ${tolMs} ms`, 100);
   return Date.now() - t0;
 }
+
+/**
+ * Lines up the readings of several pages (startSampling at `everyMs`, read at the same
+ * wall-clock instants) by their time: one row per instant, with each page's reading or null.
+ * The first and last rows, which may miss pages, are dropped.
+ * @param {{now: number, pdt: number | null}[][]} readings per page, oldest first
+ * @returns {{t: number, at: ({now: number, pdt: number | null} | null)[]}[]}
+ */
+export function alignReadings(readings, everyMs) {
+  const rows = new Map();
+  readings.forEach((list, i) => {
+    for (const r of list) {
+      const t = Math.round(r.now / everyMs) * everyMs;
+      if (!rows.has(t)) rows.set(t, { t, at: readings.map(() => null) });
+      rows.get(t).at[i] = r;
+    }
+  });
+  return [...rows.values()].sort((a, b) => a.t - b.t).slice(1, -1);
+}
+
+/**
+ * Init script: keeps the wall-clock times (the true clock in a skewed page) of the media
+ * element's `waiting` events (playback stopped for want of data) in window.__waiting.
+ */
+export const WAITING_COUNTER = `window.__waiting = [];
+document.addEventListener("waiting", () => window.__waiting.push(window.__realClock ? window.__realClock.dateNow() : Date.now()), true);`;
