@@ -22,6 +22,7 @@ const DEFAULT_DELAY_MS = 1000;
 const NO_POSITION_MS = 10_000;
 /** Where the landing error of a seek, learned on this device, is kept between sessions. */
 const SEEK_BIAS_KEY = "bardcast.seekBias";
+const STRUGGLING_MESSAGE = "This device can't keep up — playing, may be out of step";
 const UNSYNCED_MESSAGE = "This browser cannot be kept in sync with the table: you hear the music, "
   + "but not necessarily at the same moment as the others. A current Chrome, Firefox or Safari can.";
 
@@ -76,6 +77,7 @@ const control = new ControlClient({
     delayMs: delayMs(),
     buffer: media && joined ? Math.round(media.bufferAhead() * 100) / 100 : 0,
     state: playState(),
+    struggling: sync.struggling,
     device,
   }),
 });
@@ -93,8 +95,10 @@ window.bardcast = {
   /** How far off the server clock estimate can be (ms). */
   get clockUncertainty() { return clock.uncertainty(); },
   get playbackRate() { return audio.playbackRate; },
-  /** Sync controller counters: {rateChanges, seeks, acquireSeeks}. */
+  /** Sync controller counters: {rateChanges, seeks, acquireSeeks, stalls, unsettledSeeks, settledSeeks, struggles}. */
   get syncStats() { return { ...sync.stats }; },
+  /** This device cannot keep up (keeps stalling, or its seeks do not settle): it plays on, maybe out of step. */
+  get struggling() { return sync.struggling; },
   /** How the stream plays: "hls" | "native" | "unsynced" | "none" (null while loading). */
   get mode() { return media?.mode ?? null; },
 };
@@ -155,16 +159,20 @@ function join() {
 
 function tick() {
   const local = now();
-  const playing = playState() === "playing" && session !== null;
+  const state = playState();
+  const playing = state === "playing" && session !== null;
   const pdt = playing ? media.playingPdt() : null;
   const serverNow = clock.ready ? clock.serverNow(local) : null;
-  const action = sync.update({ now: local, playingPdt: pdt, serverNow, delayMs: delayMs(), uncertaintyMs: clock.uncertainty() });
+  // A stall (waiting for data, or seeking) is not a sync error: the controller tells it from a pause.
+  const action = sync.update({
+    now: local, playingPdt: pdt, serverNow, delayMs: delayMs(), uncertaintyMs: clock.uncertainty(), stalled: state === "stalled",
+  });
   watchPosition(playing, pdt, local);
   saveSeekBias();
   if (action.verifyClock) control.measure();
   if (action.seekTo !== undefined && pdt !== null) media.seekBy((action.seekTo - pdt) / 1000);
   if (action.playbackRate !== undefined) audio.playbackRate = action.playbackRate;
-  showSync(action.error);
+  showSync(action.error, action.struggling);
 }
 
 /** Audio that plays on and on without a known position cannot be synced: say so, once. */
@@ -226,15 +234,17 @@ function showConnection(status) {
 
 let syncShownAt = -Infinity;
 
-function showSync(error) {
+function showSync(error, struggling) {
   const t = now();
   if (t - syncShownAt < SYNC_DISPLAY_MS) return;
   syncShownAt = t;
   const known = joined && error !== null;
   const unsynced = joined && !ui.notice.hidden;
-  const text = known ? formatMs(error) : unsynced ? "not synced" : joined ? "measuring…" : "–";
+  // Honest about a device that cannot keep up: it plays on rather than seeking in a loop.
+  const behind = joined && struggling;
+  const text = behind ? STRUGGLING_MESSAGE : known ? formatMs(error) : unsynced ? "not synced" : joined ? "measuring…" : "–";
   const size = Math.abs(error ?? 0);
-  const quality = !known ? "unknown" : size < 10 ? "good" : size < 50 ? "fair" : "poor";
+  const quality = behind ? "poor" : !known ? "unknown" : size < 10 ? "good" : size < 50 ? "fair" : "poor";
   if (ui.sync.textContent !== text) ui.sync.textContent = text;
   if (ui.sync.dataset.quality !== quality) ui.sync.dataset.quality = quality;
 }

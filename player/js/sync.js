@@ -27,10 +27,41 @@
  *    when the error falls under stopMs or changes sign. Only if the error
  *    grows to more than twice what the rate was set for is the rate sized
  *    again (a rate change can itself lose tens of ms in Chromium under load).
+ * A step of the room's D (it adapts on the server, in 100 ms steps) moves the
+ * target by exactly that much: a locked controller shifts its samples and sizes
+ * the rate for the whole step at once (no seek within seekThresholdMs).
  * Changing the rate every tick wobbles at ±15 ms forever; this shape held
  * four Chromium pages within 1-7 ms p95 in the prototype. Chromium's reported
  * time jumps ~18 ms right after a rate change, so samples are ignored for
  * settleMs after each change or seek.
+ *
+ * A controller that never thrashes (a starved page reads a late play head,
+ * seeks, stalls and seeks again, feeding its own error):
+ *  - a stall is not a sync error. The caller says why the input is missing
+ *    (`stalled`: the element waits for data or is seeking, as opposed to paused
+ *    or unknown). A stall is a reading followed by a stalled tick that is not
+ *    the gap of the controller's own seek (it knows it seeked: the gap lasts
+ *    until the next reading). After a stall the playhead is typically behind by
+ *    the stall's length; the acquisition that follows seeks only beyond
+ *    stallSeekMs and otherwise locks at once and glides with the rate.
+ *  - seeks back off. Each seek is judged: it did not settle if its landing
+ *    error (the acquisition decision after it) is beyond landingToleranceMs
+ *    (a nearer one is seeked again or glided), once the landing error is
+ *    predictable (seekBias learned: the first landing of
+ *    a fresh device teaches it, so a healthy join is still two quick seeks), or
+ *    if a stall follows within stallWatchMs of its readings coming back (then
+ *    what its landing taught seekBias is taken back). It settled if neither. After n unsettled seeks in a row the next seek waits
+ *    backoffBaseMs * 2^(n-1) after the last one (1, 2, 4 … capped at
+ *    maxBackoffMs); a settled seek resets n. While a seek has to wait, the
+ *    acquisition locks and the locked loop glides with the (clamped) rate,
+ *    however large the error.
+ *  - a listener that cannot keep up (strugglingAfter unsettled seeks, or as
+ *    many stalls, within troubleWindowMs) is `struggling`: it keeps playing,
+ *    seeks only for errors beyond hugeErrorMs and at most once per
+ *    maxBackoffMs, glides otherwise, and says so (`struggling` on every
+ *    action, for the page and its report). It leaves the state after
+ *    stableMs of playing without a stall or an unsettled seek; the backoff
+ *    stays at maxBackoffMs until a seek settles.
  *
  * Errors are in milliseconds; positive means this listener is ahead.
  */
@@ -42,6 +73,8 @@
  * @property {number | null} error smoothed error (ms), null while unknown
  * @property {number | null} rawError this tick's error (ms), null without input
  * @property {boolean} [verifyClock] re-check the server clock now (ping burst)
+ * @property {boolean} struggling this listener cannot keep up (keeps stalling, or its seeks do not settle)
+ * @property {"stalls" | "seeks"} [strugglingReason] why, while struggling
  */
 
 export class SyncController {
@@ -65,6 +98,16 @@ export class SyncController {
    * @param {number} [opts.acquireWaitMs=1000] after this long (ms) without agreeing samples, decide on the mean anyway
    * @param {number} [opts.maxAcquireSeeks=4] acquisition seeks before falling back to rate nudges
    * @param {number} [opts.seekBias=0] landing error of a seek (ms) learned in an earlier session on this device
+   * @param {number} [opts.stallSeekMs=250] after a stall, seek only when the error is beyond this (ms); glide otherwise
+   * @param {number} [opts.landingToleranceMs=100] a seek that lands further (ms) from its target did not settle
+   *   (within it, the rest is seeked again while acquiring, or glided)
+   * @param {number} [opts.stallWatchMs=2000] a stall this soon (ms) after a seek's readings came back: the seek did not settle
+   * @param {number} [opts.backoffBaseMs=1000] wait (ms) before the next seek after one unsettled seek; doubles with each
+   * @param {number} [opts.maxBackoffMs=30000] cap of that wait (ms)
+   * @param {number} [opts.strugglingAfter=3] this many stalls, or unsettled seeks, within troubleWindowMs: struggling
+   * @param {number} [opts.troubleWindowMs=30000] window (ms) for strugglingAfter
+   * @param {number} [opts.stableMs=20000] playing this long (ms) without a stall or an unsettled seek ends struggling
+   * @param {number} [opts.hugeErrorMs=3000] while struggling, seek only beyond this error (ms)
    */
   constructor({
     seekThresholdMs = 500,
@@ -84,10 +127,20 @@ export class SyncController {
     acquireWaitMs = 1000,
     maxAcquireSeeks = 4,
     seekBias = 0,
+    stallSeekMs = 250,
+    stallWatchMs = 2000,
+    landingToleranceMs = 100,
+    backoffBaseMs = 1000,
+    maxBackoffMs = 30_000,
+    strugglingAfter = 3,
+    troubleWindowMs = 30_000,
+    stableMs = 20_000,
+    hugeErrorMs = 3000,
   } = {}) {
     Object.assign(this, {
       seekThresholdMs, seekConfirmMs, verifyEveryMs, windowMs, minSpanMs, startMs, stopMs, gainPerSecond,
       maxRateDelta, settleMs, seekSettleMs, acquireSeekMs, acquireSpanMs, agreeMs, acquireWaitMs, maxAcquireSeeks,
+      stallSeekMs, stallWatchMs, landingToleranceMs, backoffBaseMs, maxBackoffMs, strugglingAfter, troubleWindowMs, stableMs, hugeErrorMs,
     });
     /** False until the error has been brought under acquireSeekMs since the input (re)appeared. */
     this.locked = false;
@@ -111,8 +164,38 @@ export class SyncController {
     this.lastVerifyAt = -Infinity;
     /** Smoothed error (ms) from the last tick, null while unknown. */
     this.error = null;
+    /** Whether the last tick had a reading (a stall is a reading followed by a stalled tick). */
+    this.hadReading = false;
+    /** Local ms since when the input has been read without a gap, or null. */
+    this.readingSince = null;
+    /** True from a seek until the next reading: missing input then is the seek's own, not a stall. */
+    this.seekGap = false;
+    /** The next acquisition follows a stall: seek only beyond stallSeekMs. */
+    this.afterStall = false;
+    /** D (ms) at the last reading, null after a gap: a step of D is glided through at once. */
+    this.lastDelayMs = null;
+    /** Local ms of the last seek. */
+    this.lastSeekAt = -Infinity;
+    /** Unsettled seeks since the last settled one: the backoff exponent. */
+    this.unsettled = 0;
+    /**
+     * The last seek, until judged: `landed` once its landing error was within bounds,
+     * `watchUntil` (local ms) the end of its stall watch, set when its readings come back,
+     * `before` the landing error learned before its landing (restored if a stall follows).
+     * @type {{landed: boolean, watchUntil: number | null, before?: {seekBias: number, biasLearned: boolean}} | null}
+     */
+    this.judging = null;
+    /** Local ms of recent stalls and unsettled seeks (within troubleWindowMs). */
+    this.stallTimes = [];
+    this.unsettledTimes = [];
+    /** Local ms of the last stall or unsettled seek. */
+    this.lastTroubleAt = -Infinity;
+    /** This listener cannot keep up: it plays on, glides, and seeks only for huge errors. */
+    this.struggling = false;
+    /** @type {"stalls" | "seeks" | null} */
+    this.strugglingReason = null;
     /** Counters, for tests and diagnostics. */
-    this.stats = { rateChanges: 0, seeks: 0, acquireSeeks: 0 };
+    this.stats = { rateChanges: 0, seeks: 0, acquireSeeks: 0, stalls: 0, unsettledSeeks: 0, settledSeeks: 0, struggles: 0 };
   }
 
   /**
@@ -123,18 +206,49 @@ export class SyncController {
    * @param {number | null} input.serverNow server time estimate (ms since epoch); null when unknown
    * @param {number} input.delayMs playback delay D (ms)
    * @param {number} [input.uncertaintyMs=0] how far off serverNow can be (ms): no correction starts for a smaller error
+   * @param {boolean} [input.stalled=false] with playingPdt null: the element should be playing but waits for data
+   *   or is seeking (rather than paused, or its position unknown)
    * @returns {SyncAction}
    */
-  update({ now, playingPdt, serverNow, delayMs, uncertaintyMs = 0 }) {
+  update(input) {
+    const action = this.step(input);
+    action.struggling = this.struggling;
+    if (this.struggling) action.strugglingReason = this.strugglingReason;
+    return action;
+  }
+
+  /** @private */
+  step({ now, playingPdt, serverNow, delayMs, uncertaintyMs = 0, stalled = false }) {
+    this.forgetTrouble(now);
     if (playingPdt === null || serverNow === null || !Number.isFinite(playingPdt) || !Number.isFinite(serverNow)) {
+      if (stalled && this.hadReading && !this.seekGap) this.stall(now);
+      else if (!stalled) this.afterStall = false; // paused or unknown: a fresh acquisition
+      this.hadReading = false;
+      this.readingSince = null;
+      this.lastDelayMs = null;
       this.window = [];
       this.outlierSince = null;
       this.error = null;
       this.unlock();
       return this.rate === 1 ? { error: null, rawError: null } : { ...this.setRate(1, now, this.settleMs), error: null, rawError: null };
     }
+    this.reading(now);
     const target = serverNow - delayMs;
     const rawError = playingPdt - target;
+    const delayStep = this.lastDelayMs === null ? 0 : delayMs - this.lastDelayMs;
+    this.lastDelayMs = delayMs;
+    if (delayStep !== 0) {
+      // The room's D moved: the target moved by exactly that much, and every sample taken
+      // before moves with it. A locked listener glides through the whole step at once,
+      // rather than waiting for its window to show it (and each listener then at its own time).
+      for (const s of this.window) s.e += delayStep;
+      if (this.locked && Math.abs(rawError) <= this.seekThresholdMs) {
+        const error = this.window.length ? this.projected(now) : this.error !== null ? this.error + delayStep : rawError;
+        this.error = error;
+        this.outlierSince = null;
+        if (Math.abs(error) > this.startMs) return { ...this.correct(error, now), error, rawError };
+      }
+    }
 
     if (Math.abs(rawError) > this.seekThresholdMs && this.locked) {
       if (this.outlierSince === null) {
@@ -144,14 +258,16 @@ export class SyncController {
           return { error: this.error, rawError, verifyClock: true };
         }
       }
-      if (now - this.outlierSince >= this.seekConfirmMs) {
+      if (now - this.outlierSince < this.seekConfirmMs) return { error: this.error, rawError };
+      if (this.seekAllowed(now, rawError)) {
         this.outlierSince = null;
         this.unlock();
         return this.seek(target, rawError, now);
       }
-      return { error: this.error, rawError };
+      // Seeks are backed off (or this listener cannot keep up): glide with the rate instead.
+    } else {
+      this.outlierSince = null;
     }
-    this.outlierSince = null;
     if (now < this.settleUntil) return { error: this.error, rawError };
 
     if (!this.locked) return this.acquire(now, target, rawError);
@@ -205,15 +321,26 @@ export class SyncController {
       // landing is taken whole; later ones are averaged in, so that one seek that had to wait
       // for data (after a stall) does not throw the next one off.
       this.pendingSeekCheck = false;
+      const predictable = this.biasLearned;
+      if (this.judging) this.judging.before = { seekBias: this.seekBias, biasLearned: this.biasLearned };
       this.seekBias = Math.max(-300, Math.min(300, this.seekBias + (this.biasLearned ? 0.5 : 1) * error));
       this.biasLearned = true;
+      // A landing that could not be predicted (the first one teaches the bias) is no failure.
+      if (this.judging) {
+        if (predictable && Math.abs(error) > this.landingToleranceMs) this.seekUnsettled(now);
+        else this.judging.landed = true;
+      }
     }
-    if (Math.abs(error) > this.acquireSeekMs && this.acquireSeeks < this.maxAcquireSeeks) {
+    // After a stall a small error is glided away: a seek costs another gap, which a
+    // starved page may not refill in time.
+    const seekBeyond = this.afterStall ? this.stallSeekMs : this.acquireSeekMs;
+    if (Math.abs(error) > seekBeyond && this.acquireSeeks < this.maxAcquireSeeks && this.seekAllowed(now, error)) {
       this.acquireSeeks += 1;
       this.stats.acquireSeeks += 1;
       return { ...this.seek(target, error, now), ...verify };
     }
     this.locked = true;
+    this.afterStall = false;
     this.acquireSeeks = 0;
     this.acquireSince = null;
     // The rate control starts from these samples.
@@ -251,6 +378,10 @@ export class SyncController {
     this.stats.seeks += 1;
     this.acquireSince = null;
     this.pendingSeekCheck = true;
+    this.lastSeekAt = now;
+    this.seekGap = true;
+    this.afterStall = false;
+    this.judging = { landed: false, watchUntil: null };
     const action = { seekTo: target - this.seekBias, error, rawError: error };
     if (this.rate !== 1) Object.assign(action, this.setRate(1, now, this.seekSettleMs));
     else this.restart(now, this.seekSettleMs);
@@ -267,6 +398,97 @@ export class SyncController {
   unlock() {
     this.locked = false;
     this.acquireSince = null;
+  }
+
+  /**
+   * Whether a seek for `error` (ms) may be made now: not before the backoff after the last
+   * seek has passed, and while struggling only for a huge error, at most once per maxBackoffMs.
+   * @private
+   */
+  seekAllowed(now, error) {
+    if (this.struggling) return Math.abs(error) > this.hugeErrorMs && now - this.lastSeekAt >= this.maxBackoffMs;
+    return now - this.lastSeekAt >= this.backoffMs();
+  }
+
+  /** Minimum wait (ms) between the last seek and the next one. */
+  backoffMs() {
+    return this.unsettled === 0 ? 0 : Math.min(this.maxBackoffMs, this.backoffBaseMs * 2 ** (this.unsettled - 1));
+  }
+
+  /**
+   * A tick with a reading: ends the gap of a seek (starting its stall watch), judges a seek
+   * that landed and was not followed by a stall as settled, and ends struggling once stable.
+   * @private
+   */
+  reading(now) {
+    if (!this.hadReading) this.readingSince = now;
+    this.hadReading = true;
+    if (this.seekGap) {
+      this.seekGap = false;
+      if (this.judging) this.judging.watchUntil = now + this.stallWatchMs;
+    }
+    const j = this.judging;
+    if (j && j.landed && j.watchUntil !== null && now >= j.watchUntil) {
+      this.judging = null;
+      this.unsettled = 0;
+      this.stats.settledSeeks += 1;
+    }
+    if (this.struggling && now - Math.max(this.lastTroubleAt, this.readingSince) >= this.stableMs) {
+      this.struggling = false;
+      this.strugglingReason = null;
+      this.stallTimes = [];
+      this.unsettledTimes = [];
+    }
+  }
+
+  /**
+   * The element stopped for data while playing (not this controller's seek).
+   * @private
+   */
+  stall(now) {
+    this.stats.stalls += 1;
+    this.stallTimes.push(now);
+    this.lastTroubleAt = now;
+    this.afterStall = true;
+    // The readings after it show the stall, not where the last seek landed.
+    this.pendingSeekCheck = false;
+    const j = this.judging;
+    if (j && j.watchUntil !== null && now < j.watchUntil) {
+      // A seek that ran dry tells nothing about where seeks land: forget what it taught.
+      if (j.before) Object.assign(this, j.before);
+      this.seekUnsettled(now);
+    } else {
+      this.judging = null;
+    }
+    this.checkStruggling();
+  }
+
+  /** @private */
+  seekUnsettled(now) {
+    this.judging = null;
+    this.unsettled += 1;
+    this.stats.unsettledSeeks += 1;
+    this.unsettledTimes.push(now);
+    this.lastTroubleAt = now;
+    this.checkStruggling();
+  }
+
+  /** @private */
+  checkStruggling() {
+    if (this.struggling) return;
+    const seeks = this.unsettledTimes.length >= this.strugglingAfter;
+    if (!seeks && this.stallTimes.length < this.strugglingAfter) return;
+    this.struggling = true;
+    this.strugglingReason = seeks ? "seeks" : "stalls";
+    this.stats.struggles += 1;
+    // Seeks wait the longest until one settles, also once the struggle is over.
+    this.unsettled = Math.max(this.unsettled, 1 + Math.ceil(Math.log2(this.maxBackoffMs / this.backoffBaseMs)));
+  }
+
+  /** @private */
+  forgetTrouble(now) {
+    while (this.stallTimes.length && now - this.stallTimes[0] > this.troubleWindowMs) this.stallTimes.shift();
+    while (this.unsettledTimes.length && now - this.unsettledTimes[0] > this.troubleWindowMs) this.unsettledTimes.shift();
   }
 
   /** @private */

@@ -253,7 +253,7 @@ function join({ initialErrorMs, dataAtMs = 300, restartMs = 70, seekingMs = 40, 
     media.advance(dt, now);
     const reading = media.seeking(now) ? null : media.reported(now);
     if (reading !== null) firstReading ??= now;
-    const a = c.update({ now, playingPdt: reading, serverNow: server + now, delayMs: D });
+    const a = c.update({ now, playingPdt: reading, serverNow: server + now, delayMs: D, stalled: reading === null });
     if (a.seekTo !== undefined) {
       const jitter = (random() * 2 - 1) * landJitterMs;
       media.seek(a.seekTo, now, { seekingMs, restartMs: Math.max(seekingMs, restartMs + jitter) });
@@ -293,4 +293,190 @@ test("acquisition seeks stop at maxAcquireSeeks even though each seek interrupts
   assert.ok(controller.stats.seeks <= controller.maxAcquireSeeks + 1, `${controller.stats.seeks} seeks`);
   const late = trace.filter((s) => s.t > 20_000).map((s) => Math.abs(s.trueError));
   assert.ok(percentile(late, 95) < 6, `p95 after 20 s ${percentile(late, 95)} ms`);
+});
+
+/**
+ * A listener as player.js drives it, stalls included: ticks every ~100 ms with a clock known to
+ * the ms; while the element is seeking or waiting for data the page reads nothing and passes
+ * `stalled`. `onSeek(media, seekTo, now, random)` applies a seek (default: 40 ms seeking,
+ * playback restarting 70 ms later). `events` maps a real time (ms) to f({media, world, now});
+ * `everyTick` runs before each reading; `world.delayMs` is the room's D.
+ */
+function listen({ seconds, initialErrorMs = 0, seed = 5, opts = {}, events = {}, onSeek, everyTick }) {
+  const random = rng(seed);
+  const c = new SyncController(opts);
+  const server = 1_764_000_000_000;
+  const world = { delayMs: D };
+  const media = new FakeMedia({ pdt: server - D + initialErrorMs, driftPpm: 40, noiseMs: 0.5, random: rng(seed + 1) });
+  const seek = onSeek ?? ((m, to, at) => m.seek(to, at));
+  const pending = new Map(Object.entries(events).map(([t, f]) => [Number(t), f]));
+  const trace = [];
+  const seeks = [];
+  let now = 0;
+  while (now < seconds * 1000) {
+    const dt = 95 + random() * 10;
+    now += dt;
+    media.advance(dt, now);
+    for (const [t, f] of pending) if (now >= t) { f({ media, world, now }); pending.delete(t); }
+    everyTick?.({ media, world, now, random });
+    const stalled = media.waiting(now);
+    const a = c.update({ now, playingPdt: stalled ? null : media.reported(now), serverNow: server + now, delayMs: world.delayMs, stalled });
+    if (a.seekTo !== undefined) {
+      seeks.push(now);
+      seek(media, a.seekTo, now, random);
+    }
+    if (a.playbackRate !== undefined) media.setRate(a.playbackRate, now);
+    trace.push({ t: now, trueError: media.pdt - (server + now - world.delayMs), rate: media.rate, struggling: a.struggling, reason: a.strugglingReason, stalled });
+  }
+  return { c, trace, seeks };
+}
+
+/**
+ * A starved page (20 pages on 2 cores): a seek keeps the element seeking for 150 ms, lands
+ * 250-350 ms off either way, and empties the buffer, so the element stalls for `stallMs`
+ * half a second after landing.
+ */
+function starvedSeeks(stallMs = 700) {
+  let stallAt = Infinity;
+  return {
+    onSeek(media, to, now, random) {
+      const off = (250 + random() * 100) * (random() < 0.5 ? -1 : 1);
+      media.seek(to + off, now, { seekingMs: 150, restartMs: 250 });
+      stallAt = now + 750;
+    },
+    everyTick({ media, now }) {
+      if (now < stallAt) return;
+      stallAt = Infinity;
+      media.stall(now, stallMs);
+    },
+  };
+}
+
+/** Seeks in each 60 s window starting at a seek. */
+function maxSeeksPerMinute(seeks) {
+  return Math.max(0, ...seeks.map((t) => seeks.filter((u) => u >= t && u < t + 60_000).length));
+}
+
+test("a stall of 150 ms is glided away with the rate: no seek, no seek loop", () => {
+  for (const seed of [5, 6, 7]) {
+    // even on a starved page, where a seek would stall again
+    const { c, trace, seeks } = listen({ seconds: 60, seed, ...starvedSeeks(), events: { 20_000: ({ media, now }) => media.stall(now, 150) } });
+    assert.deepEqual(seeks, [], `seed ${seed}: no seek`);
+    assert.equal(c.stats.stalls, 1);
+    assert.ok(trace.every((s) => !s.struggling), "one stall is no struggle");
+    const rates = new Set(trace.map((s) => s.rate));
+    for (const r of rates) assert.ok(Math.abs(r - 1) <= 0.03 + 1e-9, `rate ${r} within clamp`);
+    const late = trace.filter((s) => s.t > 30_000).map((s) => Math.abs(s.trueError));
+    assert.ok(percentile(late, 95) < 6, `seed ${seed}: p95 10 s after the stall ${percentile(late, 95)} ms`);
+  }
+});
+
+test("a long stall on a healthy page is seeked away, and that seek settles", () => {
+  const { c, trace, seeks } = listen({ seconds: 60, events: { 20_000: ({ media, now }) => media.stall(now, 600) } });
+  // one seek, and one more if the first landing taught the landing error
+  assert.ok(seeks.length >= 1 && seeks.length <= 2, `${seeks.length} seeks`);
+  assert.ok(seeks.every((t) => t > 20_000 && t < 21_500), `seeks at once: ${seeks}`);
+  assert.equal(c.stats.unsettledSeeks, 0);
+  assert.ok(c.stats.settledSeeks >= 1);
+  assert.equal(c.backoffMs(), 0, "no backoff after a settled seek");
+  assert.ok(trace.every((s) => !s.struggling));
+  const late = trace.filter((s) => s.t > 25_000).map((s) => Math.abs(s.trueError));
+  assert.ok(percentile(late, 95) < 6, `p95 ${percentile(late, 95)} ms`);
+});
+
+test("seeks that never settle back off: a handful per minute, with growing gaps", () => {
+  // A 1 s stall at 10 s asks for a seek; each seek then lands ~300 ms off and stalls 700 ms.
+  const trigger = { 10_000: ({ media, now }) => media.stall(now, 1000) };
+  // The backoff alone (struggling turned off): each gap at least doubles, up to 30 s.
+  {
+    const { c, seeks } = listen({ seconds: 180, ...starvedSeeks(), events: trigger, opts: { strugglingAfter: Infinity } });
+    const gaps = seeks.slice(1).map((t, i) => t - seeks[i]);
+    assert.ok(seeks.length >= 4, `the backoff is exercised: ${seeks.length} seeks`);
+    for (let i = 1; i < gaps.length; i++) {
+      assert.ok(gaps[i] >= Math.min(30_000, 1000 * 2 ** (i - 1)), `gap ${i} ${Math.round(gaps[i])} ms: ${gaps.map(Math.round)}`);
+    }
+    assert.ok(maxSeeksPerMinute(seeks) <= 7, `${maxSeeksPerMinute(seeks)} seeks in a minute: ${seeks.map(Math.round)}`);
+    assert.ok(seeks.filter((t) => t > 60_000).length <= 5, `after the first minute ${seeks.filter((t) => t > 60_000).length} seeks`);
+    assert.equal(c.stats.settledSeeks, 0);
+  }
+  // As built: three unsettled seeks and the listener is struggling, and stops seeking.
+  for (const seed of [5, 6, 7, 8]) {
+    const { c, trace, seeks } = listen({ seconds: 180, seed, ...starvedSeeks(), events: trigger });
+    assert.ok(maxSeeksPerMinute(seeks) <= 4, `seed ${seed}: ${maxSeeksPerMinute(seeks)} seeks in a minute: ${seeks.map(Math.round)}`);
+    const gaps = seeks.slice(1).map((t, i) => t - seeks[i]);
+    for (let i = 1; i < gaps.length; i++) assert.ok(gaps[i] > gaps[i - 1], `seed ${seed}: growing gaps ${gaps.map(Math.round)}`);
+    assert.ok(c.stats.struggles >= 1, `seed ${seed}: struggling`);
+    assert.ok(["seeks", "stalls"].includes(trace.find((s) => s.struggling).reason));
+    const rates = new Set(trace.map((s) => s.rate));
+    for (const r of rates) assert.ok(Math.abs(r - 1) <= 0.03 + 1e-9, `rate ${r} within clamp`);
+  }
+});
+
+test("a seek that settles resets the backoff", () => {
+  // Seeks never settle until 40 s (the backoff grows), then the page is healthy again: the
+  // next seek, for data lost at 60 s, waits out the backoff, settles and resets it.
+  const starved = starvedSeeks();
+  const { c, seeks } = listen({
+    seconds: 90,
+    opts: { strugglingAfter: Infinity },
+    onSeek: (media, to, now, random) => (now < 40_000 ? starved.onSeek(media, to, now, random) : media.seek(to, now)),
+    everyTick: starved.everyTick,
+    events: { 10_000: ({ media, now }) => media.stall(now, 1000), 60_000: ({ media }) => { media.pdt -= 2000; } },
+  });
+  assert.ok(c.stats.unsettledSeeks >= 3, `${c.stats.unsettledSeeks} unsettled seeks`);
+  const late = seeks.filter((t) => t >= 60_000);
+  assert.ok(late.length >= 1 && late.length <= 2, `the lost data is seeked: ${seeks.map(Math.round)}`);
+  assert.ok(c.stats.settledSeeks >= 1);
+  assert.equal(c.unsettled, 0);
+  assert.equal(c.backoffMs(), 0);
+});
+
+test("a listener that keeps stalling is struggling, plays on without seeking, and recovers", () => {
+  // A 200 ms stall every 8 s for a minute (a starved CPU), then none.
+  const events = {};
+  for (let t = 10_000; t <= 58_000; t += 8000) events[t] = ({ media, now }) => media.stall(now, 200);
+  const { c, trace, seeks } = listen({ seconds: 120, events });
+  assert.deepEqual(seeks, [], "no seeks: each stall is glided away");
+  const since = trace.find((s) => s.struggling);
+  assert.ok(since && since.t >= 26_000 && since.t < 27_000, `struggling from the third stall: ${since?.t}`);
+  assert.equal(since.reason, "stalls");
+  const until = trace.findLast((s) => s.struggling);
+  assert.ok(until.t >= 58_000 + 20_000 && until.t < 58_000 + 21_000, `stable 20 s after the last stall: until ${until.t}`);
+  assert.ok(trace.filter((s) => s.t > since.t && s.t < until.t).every((s) => s.struggling), "no flapping");
+  assert.equal(c.struggling, false);
+  assert.equal(c.stats.struggles, 1);
+  const late = trace.filter((s) => s.t > 80_000).map((s) => Math.abs(s.trueError));
+  assert.ok(percentile(late, 95) < 6, `in sync again: p95 ${percentile(late, 95)} ms`);
+});
+
+test("struggling still seeks a huge error, at most once per maxBackoffMs", () => {
+  const events = { 5_000: ({ media, now }) => media.stall(now, 100), 9_000: ({ media, now }) => media.stall(now, 100) };
+  events[13_000] = ({ media, now }) => media.stall(now, 100);
+  events[15_000] = ({ media }) => { media.pdt -= 5000; }; // lost data: 5 s behind
+  const { c, seeks } = listen({ seconds: 40, events });
+  assert.equal(c.stats.struggles, 1);
+  assert.equal(seeks.length >= 1 && seeks.length <= 1, true, `one seek: ${seeks.map(Math.round)}`);
+  assert.ok(seeks[0] > 15_000 && seeks[0] < 16_000, `at once (after the confirmation): ${seeks[0]}`);
+});
+
+test("a D step of +100 ms on a locked listener is glided through with the rate, also when struggling", () => {
+  for (const struggling of [false, true]) {
+    const events = { 20_000: ({ world }) => { world.delayMs += 100; } };
+    if (struggling) for (const t of [3000, 6000, 9000]) events[t] = ({ media, now }) => media.stall(now, 100);
+    const { c, trace, seeks } = listen({ seconds: 40, events });
+    assert.deepEqual(seeks, [], "no seek");
+    const step = trace.findIndex((s) => s.t >= 20_000);
+    assert.equal(trace[step].struggling, struggling);
+    assert.equal(trace[step].rate, 0.97, "the full glide at once");
+    const late = trace.filter((s) => s.t > 26_000).map((s) => Math.abs(s.trueError));
+    assert.ok(percentile(late, 95) < 6, `through the step: p95 ${percentile(late, 95)} ms`);
+  }
+});
+
+test("stalls around the controller's own seek are that seek's, not stalls", () => {
+  // Join 400 ms behind: the element is seeking after each acquisition seek, then restarting.
+  const { c, seeks } = listen({ seconds: 30, initialErrorMs: -400 });
+  assert.ok(seeks.length >= 1 && seeks.length <= 2, `${seeks.length} seeks`);
+  assert.equal(c.stats.stalls, 0);
+  assert.equal(c.stats.unsettledSeeks, 0);
 });

@@ -35,6 +35,7 @@ export class FakeMedia {
     this.glitchUntil = -Infinity;
     this.seekingUntil = -Infinity;
     this.frozenUntil = -Infinity;
+    this.stalledUntil = -Infinity;
   }
   /** Advances real time by dt ms, ending at real time `now` (needed only with `seek`). */
   advance(dt, now = Infinity) {
@@ -54,6 +55,23 @@ export class FakeMedia {
   /** Whether a seek is still in progress at real time `now` (the player reads nothing then). */
   seeking(now) {
     return now < this.seekingUntil;
+  }
+  /**
+   * A stall from real time `now` (call it at a tick, after `advance`): the buffer ran dry, the
+   * element waits for data (readyState < HAVE_FUTURE_DATA, the player reads nothing) and the
+   * playhead stands still for `ms`, so it resumes that much further behind.
+   */
+  stall(now, ms) {
+    this.stalledUntil = Math.max(this.stalledUntil, now + ms);
+    this.frozenUntil = Math.max(this.frozenUntil, now + ms);
+  }
+  /** Whether the element waits for data at real time `now`. */
+  stalled(now) {
+    return now < this.stalledUntil;
+  }
+  /** Whether the player reads nothing at real time `now` because the element is not playing (seeking or stalled). */
+  waiting(now) {
+    return this.seeking(now) || this.stalled(now);
   }
   setRate(rate, now) {
     this.rate = rate;
