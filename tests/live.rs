@@ -553,7 +553,8 @@ async fn a_listener_running_short_raises_the_playback_delay_and_the_gm_can_pin_i
     assert_eq!(next_of(&mut listener, "state").await["state"]["playbackDelayMs"], 400);
     // Parts reach it 350 ms late: at D = 400 ms its buffer dips to 50 ms, and it needs 550 ms
     // to keep the 200 ms margin. It reports as a page still playing at 400 ms would.
-    let deadline = Instant::now() + Duration::from_secs(20);
+    // Its first 10 s of reports (joining) do not count; then two steps of at most 100 ms.
+    let deadline = Instant::now() + Duration::from_secs(45);
     let raised = loop {
         let report = json!({"type": "report", "buffer": 0.05, "state": "playing", "syncError": 0.0, "delayMs": 400});
         send(&mut listener, report).await;

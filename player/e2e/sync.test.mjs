@@ -36,7 +36,9 @@ let listeners = [];
 let D;
 
 before(async () => {
-  server = await startServer();
+  // D fixed at 400 ms (its ceiling is its floor): these tests hold listeners on loopback to a
+  // known target; D adapting to paths is paths.test.mjs's and tests/live.rs's subject.
+  server = await startServer({ env: { MAX_PLAYBACK_DELAY_MS: "400" } });
   browser = await launch();
 });
 

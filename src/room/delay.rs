@@ -29,6 +29,9 @@ pub const LOWER_AFTER_MS: u64 = 30_000;
 const SPARE_MS: u64 = 150;
 /// Reports a listener's needs are judged over, ms.
 pub const WINDOW_MS: u64 = 10_000;
+/// Reports in a listener's first this many ms of playing do not count, ms: while it joins it
+/// seeks and stalls on purpose, which says nothing about its path.
+pub const JOIN_GRACE_MS: u64 = 10_000;
 /// D is a multiple of this, ms.
 const GRAIN_MS: u64 = 50;
 
@@ -206,6 +209,8 @@ pub struct ListenerReport<'a> {
 #[derive(Debug, Default)]
 pub struct Reports {
     by_client: HashMap<String, VecDeque<Report>>,
+    /// When each playing listener's first report came, ms.
+    joined: HashMap<String, u64>,
 }
 
 /// One report: when, how late its parts were (ms), and whether it was stalled.
@@ -224,6 +229,11 @@ impl Reports {
         let stalled = report.state == Some("stalled");
         if !(stalled || report.state == Some("playing")) {
             self.by_client.remove(client);
+            self.joined.remove(client);
+            return;
+        }
+        let joined = *self.joined.entry(client.to_owned()).or_insert(at_ms);
+        if at_ms < joined + JOIN_GRACE_MS {
             return;
         }
         let Some(buffer_ms) = report.buffer_s.filter(|b| b.is_finite()).map(|b| (b * 1000.0).clamp(0.0, 60_000.0))
@@ -245,6 +255,7 @@ impl Reports {
     /// Forgets a listener that left.
     pub fn forget(&mut self, client: &str) {
         self.by_client.remove(client);
+        self.joined.remove(client);
     }
 
     /// Each listener's needs over the window ending at `now_ms`.
@@ -341,21 +352,36 @@ mod tests {
     #[test]
     fn lateness_is_the_delay_played_at_minus_the_buffer() {
         let mut r = Reports::default();
+        // Each listener joined at 0; its first JOIN_GRACE_MS of reports do not count.
+        for c in ["a", "b", "c", "d", "e"] {
+            r.record(
+                c,
+                0,
+                400,
+                ListenerReport {
+                    buffer_s: Some(0.0),
+                    sync_error_ms: Some(-900.0),
+                    delay_ms: None,
+                    state: Some("stalled"),
+                },
+            );
+        }
+        let g = JOIN_GRACE_MS;
         let playing = |buffer_s, sync_error_ms| ListenerReport {
             buffer_s: Some(buffer_s),
             sync_error_ms,
             delay_ms: None,
             state: Some("playing"),
         };
-        r.record("a", 1_000, 400, playing(0.3, Some(0.0)));
+        r.record("a", g + 1_000, 400, playing(0.3, Some(0.0)));
         // D went up to 500 but "a" still plays at 400 (100 ms ahead of its new target).
-        r.record("a", 2_000, 500, playing(0.3, Some(100.0)));
-        r.record("b", 2_000, 400, ListenerReport { state: Some("paused"), ..playing(0.1, None) });
-        r.record("c", 2_000, 400, playing(f64::NAN, None));
-        r.record("d", 2_500, 400, ListenerReport { state: Some("stalled"), ..playing(0.0, None) });
+        r.record("a", g + 2_000, 500, playing(0.3, Some(100.0)));
+        r.record("b", g + 2_000, 400, ListenerReport { state: Some("paused"), ..playing(0.1, None) });
+        r.record("c", g + 2_000, 400, playing(f64::NAN, None));
+        r.record("d", g + 2_500, 400, ListenerReport { state: Some("stalled"), ..playing(0.0, None) });
         // A report that names the D it aimed at is judged by that, not by the room's D now.
-        r.record("e", 2_600, 900, ListenerReport { delay_ms: Some(400.0), ..playing(0.25, Some(0.0)) });
-        let needs = r.needs(5_000);
+        r.record("e", g + 2_600, 900, ListenerReport { delay_ms: Some(400.0), ..playing(0.25, Some(0.0)) });
+        let needs = r.needs(g + 5_000);
         assert_eq!(
             needs,
             [
@@ -366,7 +392,7 @@ mod tests {
         );
         r.forget("d");
         r.forget("e");
-        assert_eq!(r.needs(11_500), [listener("a", 100.0)]);
-        assert!(r.needs(13_000).is_empty());
+        assert_eq!(r.needs(g + 11_500), [listener("a", 100.0)]);
+        assert!(r.needs(g + 13_000).is_empty());
     }
 }
