@@ -14,17 +14,10 @@
 import net from "node:net";
 import { performance } from "node:perf_hooks";
 
-/** mulberry32: a small seeded PRNG, uniform in [0, 1). */
-export function prng(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The tests' seeded PRNG (mulberry32), uniform in [0, 1). */
+import { rng as prng } from "../test/support/sim.js";
+
+export { prng };
 
 /**
  * One direction of one connection: chunks released in order, each at
