@@ -37,7 +37,7 @@ import { writeFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
 import { parseArgs } from "node:util";
 import {
-  WAITING_COUNTER, alignReadings, api, command, errorOf, launch, lockIn, percentile, sleep, startSampling, startServer,
+  WAITING_COUNTER, alignReadings, api, command, delayTracker, errorOf, launch, lockIn, percentile, sleep, startSampling, startServer,
   stopSampling, until,
 } from "./lib.mjs";
 import { clockSkewScript, clockView, startImpair } from "./impair.mjs";
@@ -132,18 +132,15 @@ async function round(k) {
         return found.every(Boolean) && found;
       }, 30_000, "listener frames");
     }
-    const delayAt = [];
-    const pollDelay = async () => {
-      const s = (await api(server.base, "GET", "/api/session")).body;
-      delayAt.push({ t: Date.now(), D: s.playbackDelayMs, track: s.nowPlaying?.trackId ?? null });
-    };
-    await pollDelay();
+    const delays = delayTracker(server.base);
+    const delayAt = delays.seen;
+    await delays.poll();
     const D0 = delayAt[0].D;
-    const dAt = (time) => delayAt.reduce((d, x) => (x.t <= time ? x.D : d), D0);
+    const dAt = (time) => delays.at(time);
     let polling = true;
     const poller = (async () => {
       while (polling) {
-        await pollDelay().catch(() => {});
+        await delays.poll().catch(() => {});
         await sleep(1000);
       }
     })();

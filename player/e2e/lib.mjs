@@ -7,6 +7,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
+import { delayAt } from "../js/sync.js";
 
 export const PLAYER_DIR = resolve(fileURLToPath(new URL("..", import.meta.url)));
 export const BIN = process.env.BARDCAST_BIN ?? resolve(PLAYER_DIR, "../target/debug/bardcast");
@@ -213,6 +214,30 @@ export function stopSampling(page) {
 }
 
 /** Error (ms) of one probe against the target Date.now() − D; null when not playing. */
+/**
+ * The room's D as its session state says, polled: `poll()` records it (with its step's ramp
+ * and the track playing), `at(time)` is D (ms) at a true time (ms since epoch), inside a
+ * ramp too, from the latest state polled before that time.
+ * @param {string} base the server's base URL
+ */
+export function delayTracker(base) {
+  /** @type {{t: number, D: number, ramp: object | null, track: number | null}[]} */
+  const seen = [];
+  return {
+    seen,
+    async poll() {
+      const s = (await api(base, "GET", "/api/session")).body;
+      const x = { t: Date.now(), D: s.playbackDelayMs, ramp: s.delay?.ramp ?? null, track: s.nowPlaying?.trackId ?? null };
+      seen.push(x);
+      return x;
+    },
+    at(time) {
+      const x = seen.findLast((y) => y.t <= time) ?? seen[0];
+      return x ? delayAt(x.D, x.ramp, time).delayMs : NaN;
+    },
+  };
+}
+
 export const errorOf = (p, delayMs) => (p.pdt === null ? null : p.pdt - (p.now - delayMs));
 
 export function percentile(values, q) {

@@ -12,7 +12,7 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import {
-  WAITING_COUNTER, alignReadings, api, command, errorOf, launch, lockIn, openListener, percentile, probe, sleep, startSampling,
+  WAITING_COUNTER, alignReadings, command, delayTracker, errorOf, launch, lockIn, openListener, percentile, probe, sleep, startSampling,
   startServer, stopSampling, takeSamples,
 } from "./lib.mjs";
 import { clockSkewScript, clockView, startImpair } from "./impair.mjs";
@@ -56,13 +56,8 @@ test(`a listener behind ${PATH.delayMs} ± ${PATH.jitterMs} ms with a skewed, dr
     const say = (line) => { t.diagnostic(line); console.log(line); };
     await command(server.base, "play", { trackId: 1 });
     await command(server.base, "repeat", { mode: "all" });
-    const delayAt = [];
-    const pollDelay = async () => {
-      const D = (await api(server.base, "GET", "/api/session")).body.playbackDelayMs;
-      delayAt.push({ t: Date.now(), D });
-      return D;
-    };
-    const D0 = await pollDelay();
+    const delays = delayTracker(server.base);
+    const D0 = (await delays.poll()).D;
     const direct = await openListener(browser, server.base, { initScript: WAITING_COUNTER, sampleEveryMs: 50 });
     const far = await openListener(browser, proxy.base, {
       initScript: `${WAITING_COUNTER}\n${clockSkewScript({ ...SKEW, t0: Date.now() })}`, sampleEveryMs: 50,
@@ -78,8 +73,8 @@ test(`a listener behind ${PATH.delayMs} ± ${PATH.jitterMs} ms with a skewed, dr
     let since = null;
     let D = D0;
     for (;;) {
-      D = await pollDelay();
-      const errs = await Promise.all(pages.map((p) => probe(p).then((x) => errorOf(x, D))));
+      D = (await delays.poll()).D;
+      const errs = await Promise.all(pages.map((p) => probe(p).then((x) => errorOf(x, delays.at(x.now)))));
       const ok = errs.every((e) => e !== null && Math.abs(e) <= GATE_MS) && Math.abs(errs[0] - errs[1]) <= SPREAD_MS;
       since = ok ? since ?? Date.now() : null;
       if (since !== null && Date.now() - since >= LOCKED_FOR_MS) break;
@@ -91,7 +86,7 @@ test(`a listener behind ${PATH.delayMs} ± ${PATH.jitterMs} ms with a skewed, dr
       await sleep(100);
     }
     // D may step while they join (the far listener's parts come late): judge each reading by the D of its time.
-    const dAt = (time) => delayAt.reduce((d, x) => (x.t <= time ? x.D : d), D0);
+    const dAt = (time) => delays.at(time);
     const joinReadings = (await Promise.all(pages.map((p) => stopSampling(p))))
       .map((list) => list.map((r) => ({ now: r.now, pdt: r.pdt === null ? null : r.pdt + dAt(r.now) })));
     const lockMs = listeners.map((l, i) => lockIn(joinReadings[i], l.joinedAt, 0, LOCK_TOLERANCE_MS, LOCKED_FOR_MS));
@@ -104,7 +99,7 @@ test(`a listener behind ${PATH.delayMs} ± ${PATH.jitterMs} ms with a skewed, dr
     const stats0 = await Promise.all(pages.map((p) => clockView(p)));
     const holdStart = Date.now();
     while (Date.now() - holdStart < HOLD_MS) {
-      await pollDelay();
+      await delays.poll();
       await sleep(1000);
     }
     const readings = await Promise.all(pages.map((p) => takeSamples(p)));
@@ -115,8 +110,8 @@ test(`a listener behind ${PATH.delayMs} ± ${PATH.jitterMs} ms with a skewed, dr
     const errs = rows.map((r) => r.at.map((x) => (x === null ? null : errorOf(x, dAt(x.now)))));
     const spreads = errs.filter((e) => e.every((x) => x !== null)).map(([a, b]) => Math.abs(a - b));
     const abs = [0, 1].map((i) => errs.map((e) => e[i]).filter((e) => e !== null).map(Math.abs));
-    const Ds = [...new Set(delayAt.filter((x) => x.t >= holdStart).map((x) => x.D))];
-    // Each page glides through a step of D with playbackRate (~3 s per 100 ms): the |error| below includes that.
+    const Ds = [...new Set(delays.seen.filter((x) => x.t >= holdStart).map((x) => x.D))];
+    // Each page follows a step of D's ramp with playbackRate (4 s per 100 ms).
     say(`hold ${HOLD_MS / 1000} s, ${rows.length} samples (${spreads.length} with both playing); D during it: ${Ds.join(", ")} ms`);
     say(`spread between the two: p50 ${percentile(spreads, 0.5).toFixed(1)}, p95 ${percentile(spreads, 0.95).toFixed(1)}, `
       + `max ${Math.max(...spreads).toFixed(1)} ms (limit ${SPREAD_MS} ms)`);

@@ -4,7 +4,7 @@
  * require), keeps it in sync every SYNC_TICK_MS and reports to the server.
  */
 import { ClockOffset } from "./clock.js";
-import { SyncController } from "./sync.js";
+import { SyncController, delayAt } from "./sync.js";
 import { ControlClient, wsUrl } from "./control.js";
 import { LiveMedia, loadHls, playRejection } from "./media.js";
 import { Volume } from "./volume.js";
@@ -74,7 +74,7 @@ const control = new ControlClient({
   onStatus: showConnection,
   report: () => ({
     syncError: sync.error === null ? null : Math.round(sync.error * 10) / 10,
-    delayMs: delayMs(),
+    delayMs: Math.round(roomDelay().delayMs * 10) / 10,
     buffer: media && joined ? Math.round(media.bufferAhead() * 100) / 100 : 0,
     state: playState(),
     struggling: sync.struggling,
@@ -131,8 +131,14 @@ function playState() {
   return "playing";
 }
 
+/** D once the room's latest step of it has ended (ms). */
 function delayMs() {
   return session?.playbackDelayMs ?? DEFAULT_DELAY_MS;
+}
+
+/** The room's D now, inside a step's ramp too, and how fast it moves (see `delayAt`). */
+function roomDelay(local = now()) {
+  return delayAt(delayMs(), session?.delay?.ramp, clock.ready ? clock.serverNow(local) : null);
 }
 
 function join() {
@@ -164,8 +170,10 @@ function tick() {
   const pdt = playing ? media.playingPdt() : null;
   const serverNow = clock.ready ? clock.serverNow(local) : null;
   // A stall (waiting for data, or seeking) is not a sync error: the controller tells it from a pause.
+  const delay = roomDelay(local);
   const action = sync.update({
-    now: local, playingPdt: pdt, serverNow, delayMs: delayMs(), uncertaintyMs: clock.uncertainty(), stalled: state === "stalled",
+    now: local, playingPdt: pdt, serverNow, delayMs: delay.delayMs, delaySlope: delay.slope, uncertaintyMs: clock.uncertainty(),
+    stalled: state === "stalled",
   });
   watchPosition(playing, pdt, local);
   saveSeekBias();

@@ -27,9 +27,14 @@
  *    when the error falls under stopMs or changes sign. Only if the error
  *    grows to more than twice what the rate was set for is the rate sized
  *    again (a rate change can itself lose tens of ms in Chromium under load).
- * A step of the room's D (it adapts on the server, in 100 ms steps) moves the
- * target by exactly that much: a locked controller shifts its samples and sizes
- * the rate for the whole step at once (no seek within seekThresholdMs).
+ * The room's D adapts on the server in steps of up to 100 ms, each a ramp
+ * announced ahead (see `delayAt`): through it the target moves at the ramp's
+ * slope, so the neutral rate becomes 1 - slope, set once at the ramp's start and
+ * back once at its end. Every listener changes its rate at the same moment and
+ * they stay together through the step. Samples are shifted with D as it moves.
+ * A jump of D (a server without ramps) shifts the samples, and a locked
+ * controller sizes the rate for the whole jump at once (no seek within
+ * seekThresholdMs).
  * Changing the rate every tick wobbles at ±15 ms forever; this shape held
  * four Chromium pages within 1-7 ms p95 in the prototype. Chromium's reported
  * time jumps ~18 ms right after a rate change, so samples are ignored for
@@ -65,6 +70,23 @@
  *
  * Errors are in milliseconds; positive means this listener is ahead.
  */
+
+/**
+ * The room's D (ms) at server time `serverNow` (ms since epoch), and how fast it moves there
+ * (its slope, ms per ms): a step of D is a ramp announced ahead, from `fromMs` at
+ * `startsAtMs` to `toMs` at `endsAtMs` (server time), which every listener follows at once.
+ * @param {number} delayMs D once the latest step has ended (ms)
+ * @param {{fromMs: number, toMs: number, startsAtMs: number, endsAtMs: number} | null | undefined} ramp
+ * @param {number | null} serverNow server time estimate (ms since epoch), null while unknown
+ * @returns {{delayMs: number, slope: number}}
+ */
+export function delayAt(delayMs, ramp, serverNow) {
+  if (!ramp || serverNow === null || ramp.toMs !== delayMs || !(ramp.endsAtMs > ramp.startsAtMs)) return { delayMs, slope: 0 };
+  if (serverNow >= ramp.endsAtMs) return { delayMs, slope: 0 };
+  if (serverNow <= ramp.startsAtMs) return { delayMs: ramp.fromMs, slope: 0 };
+  const slope = (ramp.toMs - ramp.fromMs) / (ramp.endsAtMs - ramp.startsAtMs);
+  return { delayMs: ramp.fromMs + slope * (serverNow - ramp.startsAtMs), slope };
+}
 
 /**
  * @typedef {object} SyncAction
@@ -154,6 +176,8 @@ export class SyncController {
     this.pendingSeekCheck = false;
     /** Current playbackRate as last set by this controller. */
     this.rate = 1;
+    /** The rate at which the error stands still: 1 - the slope of D (1 but inside a ramp of D). */
+    this.baseRate = 1;
     /** The error (ms) the current rate was set to take out. */
     this.correcting = 0;
     /** @type {{t: number, e: number}[]} settled samples at the current rate (t = local ms, e = error ms) */
@@ -205,6 +229,7 @@ export class SyncController {
    * @param {number | null} input.playingPdt PDT being played (ms since epoch); null when not playing
    * @param {number | null} input.serverNow server time estimate (ms since epoch); null when unknown
    * @param {number} input.delayMs playback delay D (ms)
+   * @param {number} [input.delaySlope=0] how fast D moves now (ms per ms, inside a ramp; see `delayAt`)
    * @param {number} [input.uncertaintyMs=0] how far off serverNow can be (ms): no correction starts for a smaller error
    * @param {boolean} [input.stalled=false] with playingPdt null: the element should be playing but waits for data
    *   or is seeking (rather than paused, or its position unknown)
@@ -218,8 +243,10 @@ export class SyncController {
   }
 
   /** @private */
-  step({ now, playingPdt, serverNow, delayMs, uncertaintyMs = 0, stalled = false }) {
+  step({ now, playingPdt, serverNow, delayMs, delaySlope = 0, uncertaintyMs = 0, stalled = false }) {
     this.forgetTrouble(now);
+    const baseShift = 1 - delaySlope - this.baseRate;
+    this.baseRate = 1 - delaySlope;
     if (playingPdt === null || serverNow === null || !Number.isFinite(playingPdt) || !Number.isFinite(serverNow)) {
       if (stalled && this.hadReading && !this.seekGap) this.stall(now);
       else if (!stalled) this.afterStall = false; // paused or unknown: a fresh acquisition
@@ -230,18 +257,24 @@ export class SyncController {
       this.outlierSince = null;
       this.error = null;
       this.unlock();
-      return this.rate === 1 ? { error: null, rawError: null } : { ...this.setRate(1, now, this.settleMs), error: null, rawError: null };
+      return this.rate === this.baseRate ? { error: null, rawError: null } : { ...this.setRate(this.baseRate, now, this.settleMs), error: null, rawError: null };
     }
     this.reading(now);
     const target = serverNow - delayMs;
     const rawError = playingPdt - target;
     const delayStep = this.lastDelayMs === null ? 0 : delayMs - this.lastDelayMs;
     this.lastDelayMs = delayMs;
-    if (delayStep !== 0) {
-      // The room's D moved: the target moved by exactly that much, and every sample taken
-      // before moves with it. A locked listener glides through the whole step at once,
-      // rather than waiting for its window to show it (and each listener then at its own time).
-      for (const s of this.window) s.e += delayStep;
+    // The room's D moved: the target moved by exactly that much, and every sample taken
+    // before moves with it.
+    for (const s of this.window) s.e += delayStep;
+    if (baseShift !== 0) {
+      // D starts or stops moving (a ramp, announced ahead): every listener shifts its rate by
+      // the same amount at the same moment, whatever it was correcting.
+      return { ...this.setRate(this.rate + baseShift, now, this.settleMs), error: this.error, rawError };
+    }
+    if (delayStep !== 0 && delaySlope === 0) {
+      // D jumped: a locked listener glides through the whole jump at once, rather than
+      // waiting for its window to show it (and each listener then at its own time).
       if (this.locked && Math.abs(rawError) <= this.seekThresholdMs) {
         const error = this.window.length ? this.projected(now) : this.error !== null ? this.error + delayStep : rawError;
         this.error = error;
@@ -277,15 +310,15 @@ export class SyncController {
     this.error = error;
     if (now - this.window[0].t < this.minSpanMs) return { error, rawError };
 
-    if (this.rate === 1) {
+    if (this.rate === this.baseRate) {
       // A rate change is not free (Chromium can lose tens of ms at one under load): none for
       // an error the clock estimate cannot vouch for.
       if (Math.abs(error) <= Math.max(this.startMs, uncertaintyMs)) return { error, rawError };
       return { ...this.correct(error, now), error, rawError };
     }
-    const correctingAhead = this.rate < 1;
+    const correctingAhead = this.rate < this.baseRate;
     if (Math.abs(error) < this.stopMs || (error > 0) !== correctingAhead) {
-      return { ...this.setRate(1, now, this.settleMs), error, rawError };
+      return { ...this.setRate(this.baseRate, now, this.settleMs), error, rawError };
     }
     if (Math.abs(error) > 2 * Math.abs(this.correcting) + this.startMs) {
       // The error grew well past what the rate was set for (Chromium can lose tens of ms
@@ -354,7 +387,7 @@ export class SyncController {
   correct(error, now) {
     this.correcting = error;
     const delta = Math.max(-this.maxRateDelta, Math.min(this.maxRateDelta, this.gainPerSecond * error / 1000));
-    return this.setRate(1 - delta, now, this.settleMs);
+    return this.setRate(this.baseRate - delta, now, this.settleMs);
   }
 
   /**
@@ -383,7 +416,7 @@ export class SyncController {
     this.afterStall = false;
     this.judging = { landed: false, watchUntil: null };
     const action = { seekTo: target - this.seekBias, error, rawError: error };
-    if (this.rate !== 1) Object.assign(action, this.setRate(1, now, this.seekSettleMs));
+    if (this.rate !== this.baseRate) Object.assign(action, this.setRate(this.baseRate, now, this.seekSettleMs));
     else this.restart(now, this.seekSettleMs);
     this.error = error;
     return action;

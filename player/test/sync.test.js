@@ -1,6 +1,6 @@
 import test from "node:test";
 import assert from "node:assert/strict";
-import { SyncController } from "../js/sync.js";
+import { SyncController, delayAt } from "../js/sync.js";
 import { ClockOffset } from "../js/clock.js";
 import { FakeMedia, rng, exchange, percentile } from "./support/sim.js";
 
@@ -302,12 +302,12 @@ test("acquisition seeks stop at maxAcquireSeeks even though each seek interrupts
  * playback restarting 70 ms later). `events` maps a real time (ms) to f({media, world, now});
  * `everyTick` runs before each reading; `world.delayMs` is the room's D.
  */
-function listen({ seconds, initialErrorMs = 0, seed = 5, opts = {}, events = {}, onSeek, everyTick }) {
+function listen({ seconds, initialErrorMs = 0, seed = 5, delayMs = D, opts = {}, events = {}, onSeek, everyTick }) {
   const random = rng(seed);
   const c = new SyncController(opts);
   const server = 1_764_000_000_000;
-  const world = { delayMs: D };
-  const media = new FakeMedia({ pdt: server - D + initialErrorMs, driftPpm: 40, noiseMs: 0.5, random: rng(seed + 1) });
+  const world = { delayMs, ramp: null };
+  const media = new FakeMedia({ pdt: server - delayMs + initialErrorMs, driftPpm: 40, noiseMs: 0.5, random: rng(seed + 1) });
   const seek = onSeek ?? ((m, to, at) => m.seek(to, at));
   const pending = new Map(Object.entries(events).map(([t, f]) => [Number(t), f]));
   const trace = [];
@@ -320,15 +320,16 @@ function listen({ seconds, initialErrorMs = 0, seed = 5, opts = {}, events = {},
     for (const [t, f] of pending) if (now >= t) { f({ media, world, now }); pending.delete(t); }
     everyTick?.({ media, world, now, random });
     const stalled = media.waiting(now);
-    const a = c.update({ now, playingPdt: stalled ? null : media.reported(now), serverNow: server + now, delayMs: world.delayMs, stalled });
+    const d = delayAt(world.delayMs, world.ramp, server + now);
+    const a = c.update({ now, playingPdt: stalled ? null : media.reported(now), serverNow: server + now, delayMs: d.delayMs, delaySlope: d.slope, stalled });
     if (a.seekTo !== undefined) {
       seeks.push(now);
       seek(media, a.seekTo, now, random);
     }
     if (a.playbackRate !== undefined) media.setRate(a.playbackRate, now);
-    trace.push({ t: now, trueError: media.pdt - (server + now - world.delayMs), rate: media.rate, struggling: a.struggling, reason: a.strugglingReason, stalled });
+    trace.push({ t: now, trueError: media.pdt - (server + now - d.delayMs), rate: media.rate, struggling: a.struggling, reason: a.strugglingReason, stalled });
   }
-  return { c, trace, seeks };
+  return { c, trace, seeks, server };
 }
 
 /**
@@ -470,6 +471,40 @@ test("a D step of +100 ms on a locked listener is glided through with the rate, 
     assert.equal(trace[step].rate, 0.97, "the full glide at once");
     const late = trace.filter((s) => s.t > 26_000).map((s) => Math.abs(s.trueError));
     assert.ok(percentile(late, 95) < 6, `through the step: p95 ${percentile(late, 95)} ms`);
+  }
+});
+
+test("delayAt: D holds until the ramp starts, moves linearly through it, then stays", () => {
+  const ramp = { fromMs: 400, toMs: 500, startsAtMs: 10_000, endsAtMs: 14_000 };
+  assert.deepEqual(delayAt(500, ramp, 9_000), { delayMs: 400, slope: 0 });
+  assert.deepEqual(delayAt(500, ramp, 12_000), { delayMs: 450, slope: 0.025 });
+  assert.deepEqual(delayAt(500, ramp, 14_000), { delayMs: 500, slope: 0 });
+  assert.deepEqual(delayAt(500, null, 12_000), { delayMs: 500, slope: 0 });
+  assert.deepEqual(delayAt(500, ramp, null), { delayMs: 500, slope: 0 }, "no clock yet: the destination");
+  assert.deepEqual(delayAt(600, ramp, 12_000), { delayMs: 600, slope: 0 }, "a ramp of an older step is over");
+  const down = { fromMs: 500, toMs: 400, startsAtMs: 10_000, endsAtMs: 14_000 };
+  assert.deepEqual(delayAt(400, down, 11_000), { delayMs: 475, slope: -0.025 });
+  assert.deepEqual(delayAt(400, { ...down, endsAtMs: 10_000 }, 11_000), { delayMs: 400, slope: 0 }, "a ramp of no length");
+});
+
+test("listeners follow a ramp of D together: one rate step each way, no seek, within a few ms throughout", () => {
+  for (const [from, to] of [[400, 500], [500, 400]]) {
+    const traces = [5, 6, 7, 8].map((seed) => {
+      const server = 1_764_000_000_000;
+      const ramp = { fromMs: from, toMs: to, startsAtMs: server + 20_000, endsAtMs: server + 24_000 };
+      // The step is announced a second ahead of its ramp, each listener at its own tick.
+      const events = { 19_000: ({ world }) => { world.delayMs = to; world.ramp = ramp; } };
+      return listen({ seconds: 40, seed, events, delayMs: from });
+    });
+    for (const { trace, seeks, c } of traces) {
+      assert.deepEqual(seeks, [], `${from}→${to}: no seek`);
+      const inRamp = trace.filter((s) => s.t > 20_300 && s.t < 23_900);
+      const base = 1 - (to - from) / 4000;
+      assert.ok(inRamp.every((s) => Math.abs(s.rate - base) <= 0.0151), `${from}→${to}: rate near ${base} through the ramp`);
+      const around = trace.filter((s) => s.t > 15_000).map((s) => Math.abs(s.trueError));
+      assert.ok(Math.max(...around) < 6, `${from}→${to}: max |error| around the step ${Math.max(...around).toFixed(1)} ms`);
+      assert.ok(c.stats.rateChanges <= 12, `${c.stats.rateChanges} rate changes`);
+    }
   }
 });
 

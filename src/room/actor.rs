@@ -79,7 +79,10 @@ pub struct RoomHandle {
 impl RoomHandle {
     /// What a listener reported at `at_ms`, for the playback delay.
     pub fn report(&self, client: &str, at_ms: u64, report: ListenerReport<'_>) {
-        let delay_ms = self.state.borrow().playback_delay_ms;
+        let delay_ms = {
+            let state = self.state.borrow();
+            state.delay.ramp.map_or(state.playback_delay_ms as f64, |ramp| ramp.at(at_ms))
+        };
         if let Ok(mut reports) = self.reports.lock() {
             reports.record(client, at_ms, delay_ms, report);
         }
@@ -636,6 +639,7 @@ fn empty_state(playback_delay_ms: u64) -> SessionState {
         pinned: false,
         set_by: None,
         cannot_keep_up: Vec::new(),
+        ramp: None,
     };
     SessionState {
         delay,

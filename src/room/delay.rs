@@ -6,9 +6,12 @@
 //! buffered and how far they are from their target; from those, the delay they actually
 //! play at minus their buffer is how late parts reach them (their *lateness*, which does
 //! not depend on D, so a listener still gliding to a new D is judged right). The highest
-//! lateness over [`WINDOW_MS`] plus [`MARGIN_MS`] is what that listener needs. D rises when one needs more than it has, by at most [`STEP_MS`] every
-//! [`STEP_EVERY_MS`] (a player glides through a step with `playbackRate`, so nobody hears
-//! a jump), up to the ceiling; it falls by one step after [`LOWER_AFTER_MS`] in which every
+//! lateness over [`WINDOW_MS`] plus [`MARGIN_MS`] is what that listener needs. D rises when
+//! one needs more than it has, by at most [`STEP_MS`] every [`STEP_EVERY_MS`], up to the
+//! ceiling. A step is not a jump but a [`DelayRamp`]: announced [`RAMP_LEAD_MS`] ahead, D
+//! moves linearly at [`RAMP_MS_PER_S`], so every listener follows the same target at the
+//! same moment (each plays at `1 − slope` through it) and nobody hears or drifts through a
+//! step. D falls by one step after [`LOWER_AFTER_MS`] in which every
 //! listener had room to spare, down to the floor. A listener that would need more than the
 //! ceiling is named as unable to keep up, and the room does not follow it further. The GM
 //! can pin D. Pure: the time comes in as an argument.
@@ -19,10 +22,16 @@ use serde::Serialize;
 
 /// Buffered audio a listener should keep at its lowest point, ms.
 pub const MARGIN_MS: u64 = 200;
-/// Largest change of D at once, ms: a player at 3 % takes about 3 s to glide through it.
+/// Largest change of D at once, ms.
 pub const STEP_MS: u64 = 100;
-/// Least time between two steps of D, ms.
+/// Least time between the decisions of two steps of D, ms (a step's ramp also has to end first).
 pub const STEP_EVERY_MS: u64 = 4000;
+/// How long before its ramp starts a step is announced, ms: time for the state to reach
+/// every listener, also over a slow path.
+pub const RAMP_LEAD_MS: u64 = 1000;
+/// Speed of D through a ramp, ms per s: 2.5 %, so a player plays at 0.975 (or 1.025)
+/// through a 100 ms step of 4 s.
+pub const RAMP_MS_PER_S: u64 = 25;
 /// Time every listener must have had room to spare before D falls a step, ms.
 pub const LOWER_AFTER_MS: u64 = 30_000;
 /// Room to spare above [`MARGIN_MS`] that allows D to fall, ms.
@@ -67,6 +76,30 @@ pub struct DelayStatus {
     pub set_by: Option<String>,
     /// Listeners that would need more than the ceiling.
     pub cannot_keep_up: Vec<String>,
+    /// How D moves to `current_ms` in the latest step, if it stepped.
+    pub ramp: Option<DelayRamp>,
+}
+
+/// A step of D as every listener follows it: `from_ms` until `starts_at_ms`, then linear to
+/// `to_ms` at `ends_at_ms`, and `to_ms` after. Times are server time (Unix ms).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DelayRamp {
+    pub from_ms: u64,
+    pub to_ms: u64,
+    pub starts_at_ms: u64,
+    pub ends_at_ms: u64,
+}
+
+impl DelayRamp {
+    /// D at `now_ms` (Unix ms), ms.
+    pub fn at(&self, now_ms: u64) -> f64 {
+        if now_ms <= self.starts_at_ms || self.ends_at_ms <= self.starts_at_ms {
+            return if now_ms < self.ends_at_ms { self.from_ms as f64 } else { self.to_ms as f64 };
+        }
+        let done = ((now_ms - self.starts_at_ms) as f64 / (self.ends_at_ms - self.starts_at_ms) as f64).min(1.0);
+        self.from_ms as f64 + (self.to_ms as f64 - self.from_ms as f64) * done
+    }
 }
 
 /// The policy's state.
@@ -92,6 +125,7 @@ impl Delay {
                 pinned: pinned.is_some(),
                 set_by: None,
                 cannot_keep_up: Vec::new(),
+                ramp: None,
             },
             stepped_at: None,
             spare_since: None,
@@ -102,9 +136,14 @@ impl Delay {
         &self.status
     }
 
-    /// D now, ms.
+    /// D once the latest step's ramp has ended, ms.
     pub fn current_ms(&self) -> u64 {
         self.status.current_ms
+    }
+
+    /// D at `now_ms` (Unix ms), inside a ramp too, ms.
+    pub fn at(&self, now_ms: u64) -> f64 {
+        self.status.ramp.map_or(self.status.current_ms as f64, |ramp| ramp.at(now_ms))
     }
 
     /// Pins D at `ms` (gliding there), or lets it adapt again with `None`.
@@ -169,18 +208,28 @@ impl Delay {
         }
     }
 
-    /// Moves D one step toward its target when a step is due; true when it moved.
+    /// Starts the ramp of one step toward the target when a step is due (the last one's ramp
+    /// ended); true when D moved.
     fn glide(&mut self, now_ms: u64) -> bool {
         let (current, target) = (self.status.current_ms, self.status.target_ms);
-        let due = self.stepped_at.is_none_or(|at| now_ms.saturating_sub(at) >= STEP_EVERY_MS);
+        let due = self.stepped_at.is_none_or(|at| now_ms.saturating_sub(at) >= STEP_EVERY_MS)
+            && self.status.ramp.is_none_or(|ramp| now_ms >= ramp.ends_at_ms);
         if current == target || !due {
             return false;
         }
-        self.status.current_ms = if target > current {
+        let next = if target > current {
             (current + STEP_MS).min(target)
         } else {
             current.saturating_sub(STEP_MS).max(target)
         };
+        let starts_at_ms = now_ms + RAMP_LEAD_MS;
+        self.status.ramp = Some(DelayRamp {
+            from_ms: current,
+            to_ms: next,
+            starts_at_ms,
+            ends_at_ms: starts_at_ms + current.abs_diff(next) * 1000 / RAMP_MS_PER_S,
+        });
+        self.status.current_ms = next;
         self.stepped_at = Some(now_ms);
         true
     }
@@ -223,9 +272,9 @@ struct Report {
 
 impl Reports {
     /// Records what `client` reported at `at_ms`: its buffered audio (s), its sync error (ms,
-    /// positive = ahead of its target), the D it aimed at (`delay_ms` when it did not say) and
-    /// its state. Only playing or stalled listeners count.
-    pub fn record(&mut self, client: &str, at_ms: u64, delay_ms: u64, report: ListenerReport<'_>) {
+    /// positive = ahead of its target), the D it aimed at (`delay_ms`, the room's D at
+    /// `at_ms`, when it did not say) and its state. Only playing or stalled listeners count.
+    pub fn record(&mut self, client: &str, at_ms: u64, delay_ms: f64, report: ListenerReport<'_>) {
         let stalled = report.state == Some("stalled");
         if !(stalled || report.state == Some("playing")) {
             self.by_client.remove(client);
@@ -243,7 +292,7 @@ impl Reports {
         // Ahead of its target by e, it plays at D − e.
         let error_ms = report.sync_error_ms.filter(|e| e.is_finite()).unwrap_or(0.0).clamp(-60_000.0, 60_000.0);
         let aimed_ms =
-            report.delay_ms.filter(|d| d.is_finite() && *d >= 0.0).map_or(delay_ms as f64, |d| d.min(60_000.0));
+            report.delay_ms.filter(|d| d.is_finite() && *d >= 0.0).map_or(delay_ms, |d| d.min(60_000.0));
         let lateness_ms = aimed_ms - error_ms - buffer_ms;
         let reports = self.by_client.entry(client.to_owned()).or_default();
         reports.push_back(Report { at_ms, lateness_ms, stalled });
@@ -303,9 +352,34 @@ mod tests {
         let mut d = Delay::new(BOUNDS, None);
         let trace = run(&mut d, 0, 40, &[listener("c1", 50.0), listener("c2", 450.0)]);
         assert!(trace.windows(2).all(|w| w[1] >= w[0] && w[1] - w[0] <= STEP_MS), "{trace:?}");
-        assert_eq!(trace[..9], [500, 500, 500, 500, 600, 600, 600, 600, 650], "450 ms late + 200 ms margin");
+        // A step waits for the last one's ramp: announced 1 s ahead, 4 s long.
+        assert_eq!(trace[..11], [500, 500, 500, 500, 500, 600, 600, 600, 600, 600, 650], "450 ms late + 200 ms margin");
         assert_eq!(*trace.last().unwrap(), 650);
         assert_eq!(d.status().set_by.as_deref(), Some("c2"));
+    }
+
+    #[test]
+    fn a_step_is_a_ramp_announced_ahead_that_every_listener_can_follow() {
+        let mut d = Delay::new(BOUNDS, None);
+        assert!(d.update(10_000, &[listener("c1", 250.0)]));
+        let ramp = d.status().ramp.expect("a step has a ramp");
+        assert_eq!(ramp, DelayRamp { from_ms: 400, to_ms: 450, starts_at_ms: 11_000, ends_at_ms: 13_000 });
+        assert_eq!(d.current_ms(), 450, "the destination");
+        // D itself moves only from the ramp's start, at RAMP_MS_PER_S.
+        assert_eq!(d.at(10_500), 400.0);
+        assert_eq!(d.at(11_000), 400.0);
+        assert_eq!(d.at(12_000), 425.0);
+        assert_eq!(d.at(13_000), 450.0);
+        assert_eq!(d.at(99_000), 450.0);
+        // Falling works the same way, and no new step starts inside a ramp.
+        let mut d = Delay::new(BOUNDS, Some(1000));
+        d.pin(Some(800));
+        assert!(d.update(0, &[]));
+        assert!(!d.update(4_500, &[]), "the first ramp ends at 5 s");
+        assert!(d.update(5_000, &[]));
+        let ramp = d.status().ramp.unwrap();
+        assert_eq!((ramp.from_ms, ramp.to_ms), (900, 800));
+        assert_eq!(d.at(7_000), 875.0);
     }
 
     #[test]
@@ -346,7 +420,7 @@ mod tests {
         assert_eq!(*run(&mut d, 0, 30, &late).last().unwrap(), 800);
         assert!(d.status().pinned);
         d.pin(None);
-        assert_eq!(*run(&mut d, 30, 60, &late).last().unwrap(), 2200);
+        assert_eq!(*run(&mut d, 30, 90, &late).last().unwrap(), 2200);
     }
 
     #[test]
@@ -357,7 +431,7 @@ mod tests {
             r.record(
                 c,
                 0,
-                400,
+                400.0,
                 ListenerReport {
                     buffer_s: Some(0.0),
                     sync_error_ms: Some(-900.0),
@@ -373,14 +447,14 @@ mod tests {
             delay_ms: None,
             state: Some("playing"),
         };
-        r.record("a", g + 1_000, 400, playing(0.3, Some(0.0)));
+        r.record("a", g + 1_000, 400.0, playing(0.3, Some(0.0)));
         // D went up to 500 but "a" still plays at 400 (100 ms ahead of its new target).
-        r.record("a", g + 2_000, 500, playing(0.3, Some(100.0)));
-        r.record("b", g + 2_000, 400, ListenerReport { state: Some("paused"), ..playing(0.1, None) });
-        r.record("c", g + 2_000, 400, playing(f64::NAN, None));
-        r.record("d", g + 2_500, 400, ListenerReport { state: Some("stalled"), ..playing(0.0, None) });
+        r.record("a", g + 2_000, 500.0, playing(0.3, Some(100.0)));
+        r.record("b", g + 2_000, 400.0, ListenerReport { state: Some("paused"), ..playing(0.1, None) });
+        r.record("c", g + 2_000, 400.0, playing(f64::NAN, None));
+        r.record("d", g + 2_500, 400.0, ListenerReport { state: Some("stalled"), ..playing(0.0, None) });
         // A report that names the D it aimed at is judged by that, not by the room's D now.
-        r.record("e", g + 2_600, 900, ListenerReport { delay_ms: Some(400.0), ..playing(0.25, Some(0.0)) });
+        r.record("e", g + 2_600, 900.0, ListenerReport { delay_ms: Some(400.0), ..playing(0.25, Some(0.0)) });
         let needs = r.needs(g + 5_000);
         assert_eq!(
             needs,
