@@ -158,6 +158,11 @@ enum ClientMessage {
         state: Option<String>,
         /// The page cannot keep up.
         struggling: Option<bool>,
+        /// Its sync controller is locked (done joining).
+        locked: Option<bool>,
+        /// The most its newest buffered audio lagged the server's clock since the last report, ms.
+        #[serde(rename = "lateMs")]
+        late_ms: Option<f64>,
         device: Option<String>,
     },
 }
@@ -341,13 +346,19 @@ async fn handle(
                 }
             })
         }
-        ClientMessage::Report { sync_error, delay_ms, buffer, rtt, state, struggling, device } => {
+        ClientMessage::Report { sync_error, delay_ms, buffer, rtt, state, struggling, locked, late_ms, device } => {
             let at = unix_ms(ctx.clock.now());
             if let Some(e) = sync_error {
                 ctx.metrics.observe_sync_error(e);
             }
-            let report =
-                ListenerReport { buffer_s: buffer, sync_error_ms: sync_error, delay_ms, state: state.as_deref() };
+            let report = ListenerReport {
+                buffer_s: buffer,
+                sync_error_ms: sync_error,
+                delay_ms,
+                state: state.as_deref(),
+                locked,
+                late_ms,
+            };
             ctx.room.report(id, at, report);
             ctx.listeners.update(id, |l| {
                 l.sync_error = sync_error.filter(|v| v.is_finite());

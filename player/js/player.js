@@ -56,6 +56,11 @@ let lastTrackId = null;
 /** Local ms since when the audio has played without a known position, or null. */
 let positionUnknownSince = null;
 /**
+ * The most the newest buffered audio lagged the server's clock since the last report (ms),
+ * from every tick: what D has to cover, sawtooth peaks included. Null until measured.
+ */
+let lateSinceReport = null;
+/**
  * What the banner says, by source; it shows the first that is set. Playback trouble
  * clears once the audio plays; connection trouble once the socket is back.
  */
@@ -75,9 +80,11 @@ const control = new ControlClient({
   report: () => ({
     syncError: sync.error === null ? null : Math.round(sync.error * 10) / 10,
     delayMs: Math.round(roomDelay().delayMs * 10) / 10,
+    lateMs: takeLateness(),
     buffer: media && joined ? Math.round(media.bufferAhead() * 100) / 100 : 0,
     state: playState(),
     struggling: sync.struggling,
+    locked: sync.locked,
     device,
   }),
 });
@@ -175,12 +182,24 @@ function tick() {
     now: local, playingPdt: pdt, serverNow, delayMs: delay.delayMs, delaySlope: delay.slope, uncertaintyMs: clock.uncertainty(),
     stalled: state === "stalled",
   });
+  if (pdt !== null && serverNow !== null) {
+    // How old the newest buffered audio is: it runs out when that age reaches D.
+    const late = serverNow - pdt - media.bufferAhead() * 1000;
+    lateSinceReport = Math.max(lateSinceReport ?? -Infinity, late);
+  }
   watchPosition(playing, pdt, local);
   saveSeekBias();
   if (action.verifyClock) control.measure();
   if (action.seekTo !== undefined && pdt !== null) media.seekBy((action.seekTo - pdt) / 1000);
   if (action.playbackRate !== undefined) audio.playbackRate = action.playbackRate;
   showSync(action.error, action.struggling);
+}
+
+/** The lateness measured since the last report (ms, rounded), and a fresh start. */
+function takeLateness() {
+  const late = lateSinceReport;
+  lateSinceReport = null;
+  return late === null ? null : Math.round(late);
 }
 
 /** Audio that plays on and on without a known position cannot be synced: say so, once. */

@@ -39,8 +39,12 @@ const SPARE_MS: u64 = 150;
 /// Reports a listener's needs are judged over, ms.
 pub const WINDOW_MS: u64 = 10_000;
 /// Reports in a listener's first this many ms of playing do not count, ms: while it joins it
-/// seeks and stalls on purpose, which says nothing about its path.
+/// seeks and stalls on purpose, which says nothing about its path. A listener that says when
+/// its sync locked counts sooner, [`LOCKED_GRACE_MS`] after that.
 pub const JOIN_GRACE_MS: u64 = 10_000;
+/// Reports count from this long after a listener's first report that it locked, ms: the
+/// buffer its joining seeks emptied has refilled by then.
+pub const LOCKED_GRACE_MS: u64 = 3_000;
 /// D is a multiple of this, ms.
 const GRAIN_MS: u64 = 50;
 
@@ -252,6 +256,12 @@ pub struct ListenerReport<'a> {
     pub delay_ms: Option<f64>,
     /// `playing`, `stalled`, `paused` or `idle`.
     pub state: Option<&'a str>,
+    /// Its sync controller is locked (done with its joining seeks); None when it does not say.
+    pub locked: Option<bool>,
+    /// The most its newest buffered audio lagged the server's clock since its last report,
+    /// measured many times a second, ms: its lateness, sawtooth peaks included. Without it,
+    /// the lateness comes from this one report's delay, sync error and buffer.
+    pub late_ms: Option<f64>,
 }
 
 /// The reports of every listener over the last [`WINDOW_MS`]: what [`Delay::update`] needs.
@@ -260,6 +270,8 @@ pub struct Reports {
     by_client: HashMap<String, VecDeque<Report>>,
     /// When each playing listener's first report came, ms.
     joined: HashMap<String, u64>,
+    /// When each playing listener first reported that it locked, ms.
+    locked: HashMap<String, u64>,
 }
 
 /// One report: when, how late its parts were (ms), and whether it was stalled.
@@ -277,12 +289,15 @@ impl Reports {
     pub fn record(&mut self, client: &str, at_ms: u64, delay_ms: f64, report: ListenerReport<'_>) {
         let stalled = report.state == Some("stalled");
         if !(stalled || report.state == Some("playing")) {
-            self.by_client.remove(client);
-            self.joined.remove(client);
+            self.forget(client);
             return;
         }
         let joined = *self.joined.entry(client.to_owned()).or_insert(at_ms);
-        if at_ms < joined + JOIN_GRACE_MS {
+        let locked = match report.locked {
+            Some(true) => Some(*self.locked.entry(client.to_owned()).or_insert(at_ms)),
+            _ => self.locked.get(client).copied(),
+        };
+        if at_ms < joined + JOIN_GRACE_MS && locked.is_none_or(|l| at_ms < l + LOCKED_GRACE_MS) {
             return;
         }
         let Some(buffer_ms) = report.buffer_s.filter(|b| b.is_finite()).map(|b| (b * 1000.0).clamp(0.0, 60_000.0))
@@ -291,9 +306,11 @@ impl Reports {
         };
         // Ahead of its target by e, it plays at D − e.
         let error_ms = report.sync_error_ms.filter(|e| e.is_finite()).unwrap_or(0.0).clamp(-60_000.0, 60_000.0);
-        let aimed_ms =
-            report.delay_ms.filter(|d| d.is_finite() && *d >= 0.0).map_or(delay_ms, |d| d.min(60_000.0));
-        let lateness_ms = aimed_ms - error_ms - buffer_ms;
+        let aimed_ms = report.delay_ms.filter(|d| d.is_finite() && *d >= 0.0).map_or(delay_ms, |d| d.min(60_000.0));
+        let lateness_ms = report
+            .late_ms
+            .filter(|l| l.is_finite())
+            .map_or(aimed_ms - error_ms - buffer_ms, |l| l.clamp(-60_000.0, 60_000.0));
         let reports = self.by_client.entry(client.to_owned()).or_default();
         reports.push_back(Report { at_ms, lateness_ms, stalled });
         while reports.len() > 64 {
@@ -305,6 +322,7 @@ impl Reports {
     pub fn forget(&mut self, client: &str) {
         self.by_client.remove(client);
         self.joined.remove(client);
+        self.locked.remove(client);
     }
 
     /// Each listener's needs over the window ending at `now_ms`.
@@ -427,7 +445,7 @@ mod tests {
     fn lateness_is_the_delay_played_at_minus_the_buffer() {
         let mut r = Reports::default();
         // Each listener joined at 0; its first JOIN_GRACE_MS of reports do not count.
-        for c in ["a", "b", "c", "d", "e"] {
+        for c in ["a", "b", "c", "d", "e", "f"] {
             r.record(
                 c,
                 0,
@@ -437,6 +455,8 @@ mod tests {
                     sync_error_ms: Some(-900.0),
                     delay_ms: None,
                     state: Some("stalled"),
+                    locked: None,
+                    late_ms: None,
                 },
             );
         }
@@ -446,6 +466,8 @@ mod tests {
             sync_error_ms,
             delay_ms: None,
             state: Some("playing"),
+            locked: None,
+            late_ms: None,
         };
         r.record("a", g + 1_000, 400.0, playing(0.3, Some(0.0)));
         // D went up to 500 but "a" still plays at 400 (100 ms ahead of its new target).
@@ -455,18 +477,50 @@ mod tests {
         r.record("d", g + 2_500, 400.0, ListenerReport { state: Some("stalled"), ..playing(0.0, None) });
         // A report that names the D it aimed at is judged by that, not by the room's D now.
         r.record("e", g + 2_600, 900.0, ListenerReport { delay_ms: Some(400.0), ..playing(0.25, Some(0.0)) });
+        // One that measured its lateness between reports says so, and that is what counts.
+        r.record("f", g + 2_700, 400.0, ListenerReport { late_ms: Some(320.0), ..playing(0.3, Some(0.0)) });
         let needs = r.needs(g + 5_000);
         assert_eq!(
             needs,
             [
                 listener("a", 100.0),
                 ListenerNeed { client_id: "d".into(), lateness_ms: 400.0, stalled: true },
-                listener("e", 150.0)
+                listener("e", 150.0),
+                listener("f", 320.0)
             ]
         );
         r.forget("d");
         r.forget("e");
+        r.forget("f");
         assert_eq!(r.needs(g + 11_500), [listener("a", 100.0)]);
         assert!(r.needs(g + 13_000).is_empty());
+    }
+
+    #[test]
+    fn a_listener_that_says_it_locked_counts_from_shortly_after() {
+        let mut r = Reports::default();
+        let report = |locked, state| ListenerReport {
+            buffer_s: Some(0.1),
+            sync_error_ms: Some(-300.0),
+            delay_ms: Some(400.0),
+            state: Some(state),
+            locked,
+            late_ms: None,
+        };
+        // Joining: seeks and stalls that say nothing about its path.
+        r.record("a", 0, 400.0, report(Some(false), "stalled"));
+        r.record("a", 1_000, 400.0, report(Some(false), "playing"));
+        r.record("a", 2_000, 400.0, report(Some(true), "playing"));
+        r.record("a", 4_000, 400.0, report(Some(true), "playing"));
+        assert!(r.needs(4_000).is_empty(), "within {LOCKED_GRACE_MS} ms of its lock");
+        // Once past it, everything counts again, a stall (which unlocks it) too.
+        r.record("a", 5_000, 400.0, report(Some(false), "stalled"));
+        assert_eq!(r.needs(5_000), [ListenerNeed { client_id: "a".into(), lateness_ms: 600.0, stalled: true }]);
+        // One that does not say counts after JOIN_GRACE_MS.
+        r.record("b", 0, 400.0, report(None, "playing"));
+        r.record("b", 5_000, 400.0, report(None, "playing"));
+        assert_eq!(r.needs(5_000).len(), 1);
+        r.record("b", JOIN_GRACE_MS, 400.0, report(None, "playing"));
+        assert_eq!(r.needs(JOIN_GRACE_MS).len(), 2);
     }
 }
