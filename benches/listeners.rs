@@ -1,10 +1,11 @@
-//! Load harness: N simulated LL-HLS listeners against the origin directly and through the
-//! caching proxy (real nginx with k8s/proxy's config). Not a test: a bounded run that prints,
+//! Load harness: N simulated LL-HLS listeners against the origin directly and through each
+//! caching proxy we ship config for (real nginx and real Varnish, with k8s/proxy's configs).
+//! Not a test: a bounded run that prints,
 //! per N, the p99 latency of playlist and part requests, errors and the origin's peak RSS,
 //! then the largest N with p99 < 100 ms and no errors; through the proxy it prints the
 //! origin's request rate, which should stay flat as listeners grow.
 //!
-//! `cargo bench --bench listeners` (release; needs nginx). `LISTENERS=250,500,1000,2000`
+//! `cargo bench --bench listeners` (release; nginx and varnishd, a missing one is skipped). `LISTENERS=250,500,1000,2000`
 //! and `SECONDS_PER_STEP=15` override the steps.
 //!
 //! Each listener does what hls.js does at the live edge, on two keep-alive connections of its
@@ -335,34 +336,88 @@ fn main() {
         }
         println!("largest N with p99 < 100 ms and no errors: {best}");
 
-        let px = dir.path().join("proxy");
-        let proxy_port = free_port();
-        let rendered = Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/k8s/proxy/render-local.sh"))
-            .args([&origin_addr, &proxy_port.to_string(), &px.display().to_string()])
-            .status();
-        let started = rendered.is_ok_and(|s| s.success())
-            && Command::new("nginx").arg("-p").arg(&px).arg("-c").arg(px.join("nginx.conf")).status().is_ok_and(|s| s.success());
-        if !started {
-            println!("nginx could not start; skipping the proxy run");
-            return;
+        for proxy in [Proxy::Nginx, Proxy::Varnish] {
+            let folder = dir.path().join(proxy.name());
+            let port = free_port();
+            if !proxy.start(&origin_addr, port, &folder) {
+                println!("\n{} could not start; skipping its run", proxy.name());
+                continue;
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            println!("\n== through the caching proxy ({})", proxy.label());
+            for &n in &steps {
+                let before = metrics(&client, &origin).await;
+                let step = run_step(&format!("127.0.0.1:{port}"), &origin, n, secs).await;
+                let after = metrics(&client, &origin).await;
+                let rate = |route: &str| origin_requests(&after, route).saturating_sub(origin_requests(&before, route)) as f64 / secs as f64;
+                println!(
+                    "{n:5} listeners: p99 {:5.0} ms ({}), errors {}, origin {:.1} playlist + {:.1} part requests/s, origin peak RSS {} MB",
+                    step.p99_ms,
+                    step.detail,
+                    step.errors,
+                    rate("/hls/{rendition}/live.m3u8"),
+                    rate("/hls/{rendition}/part/"),
+                    step.peak_rss_kb / 1024
+                );
+            }
+            proxy.stop(&folder);
         }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        println!("\n== through the caching proxy (nginx, 1 worker)");
-        for &n in &steps {
-            let before = metrics(&client, &origin).await;
-            let step = run_step(&format!("127.0.0.1:{proxy_port}"), &origin, n, secs).await;
-            let after = metrics(&client, &origin).await;
-            let rate = |route: &str| origin_requests(&after, route).saturating_sub(origin_requests(&before, route)) as f64 / secs as f64;
-            println!(
-                "{n:5} listeners: p99 {:5.0} ms ({}), errors {}, origin {:.1} playlist + {:.1} part requests/s, origin peak RSS {} MB",
-                step.p99_ms,
-                step.detail,
-                step.errors,
-                rate("/hls/{rendition}/live.m3u8"),
-                rate("/hls/{rendition}/part/"),
-                step.peak_rss_kb / 1024
-            );
-        }
-        let _ = Command::new("nginx").arg("-p").arg(&px).arg("-c").arg(px.join("nginx.conf")).args(["-s", "quit"]).status();
     });
+}
+
+/// A caching proxy in front of the origin, with the config in k8s/proxy/.
+#[derive(Clone, Copy)]
+enum Proxy {
+    Nginx,
+    Varnish,
+}
+
+impl Proxy {
+    fn name(self) -> &'static str {
+        match self {
+            Proxy::Nginx => "nginx",
+            Proxy::Varnish => "varnish",
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            Proxy::Nginx => "nginx, 1 worker, bardcast.conf.template",
+            Proxy::Varnish => "Varnish, bardcast.vcl",
+        }
+    }
+
+    /// Renders its config into `folder` and starts it on 127.0.0.1:`port`; false if it could not.
+    fn start(self, origin: &str, port: u16, folder: &std::path::Path) -> bool {
+        let script = match self {
+            Proxy::Nginx => concat!(env!("CARGO_MANIFEST_DIR"), "/k8s/proxy/render-local.sh"),
+            Proxy::Varnish => concat!(env!("CARGO_MANIFEST_DIR"), "/k8s/proxy/render-varnish-local.sh"),
+        };
+        let rendered = Command::new(script)
+            .args([origin, &port.to_string(), &folder.display().to_string()])
+            .stdout(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        rendered
+            && match self {
+                Proxy::Nginx => {
+                    Command::new("nginx").arg("-p").arg(folder).arg("-c").arg(folder.join("nginx.conf")).status()
+                }
+                Proxy::Varnish => Command::new(folder.join("start")).status(),
+            }
+            .is_ok_and(|s| s.success())
+    }
+
+    fn stop(self, folder: &std::path::Path) {
+        let _ = match self {
+            Proxy::Nginx => Command::new("nginx")
+                .arg("-p")
+                .arg(folder)
+                .arg("-c")
+                .arg(folder.join("nginx.conf"))
+                .args(["-s", "quit"])
+                .status(),
+            Proxy::Varnish => Command::new(folder.join("stop")).status(),
+        };
+    }
 }
