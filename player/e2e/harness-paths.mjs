@@ -32,6 +32,9 @@
 //   --no-skew (alias --proxy-only): paths only, true clocks; --direct: no paths (clocks skewed unless --no-skew);
 //   --max-delay 100 --max-jitter 25: the farthest path (ms); --player-dir DIR: serve the pages from DIR (say, a
 //   `git archive` of a commit's player/ with vendor/ copied in) rather than this working tree.
+//   --via nginx|varnish: the listeners (their paths) reach the server through that caching proxy, with
+//   k8s/proxy's config; --load N: N simulated LL-HLS listeners (blocking reload, then the part) load the
+//   same entry (the proxy, else the server), and the round prints how late their blocking answers came.
 // HARNESS_DUMP=prefix writes each round's samples to prefix-<round>.json.
 import { writeFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
@@ -41,6 +44,7 @@ import {
   stopSampling, until,
 } from "./lib.mjs";
 import { clockSkewScript, clockView, startImpair } from "./impair.mjs";
+import { startCachingProxy, startLoad } from "./caching-proxy.mjs";
 
 const { values: args } = parseArgs({
   options: {
@@ -54,6 +58,8 @@ const { values: args } = parseArgs({
     "max-delay": { type: "string", default: "100" },
     "max-jitter": { type: "string", default: "25" },
     "player-dir": { type: "string" },
+    via: { type: "string" },
+    load: { type: "string", default: "0" },
   },
 });
 const N = Number(args.n);
@@ -70,6 +76,8 @@ const LOCK_TOLERANCE_MS = 50;
 const LOCK_HOLD_MS = 1000;
 const EAR_MARGIN_MS = 600;
 const SPREAD_GOAL_MS = 5;
+const VIA = args.via ?? null;
+const LOAD = Number(args.load);
 
 const f2 = (x) => (Number.isFinite(x) ? x.toFixed(1) : String(x));
 const load = () => loadavg().map((x) => x.toFixed(2)).join(" ");
@@ -89,7 +97,10 @@ async function round(k) {
   const loadStart = loadavg()[0];
   const server = await startServer(args["player-dir"] ? { env: { PLAYER_DIR: args["player-dir"] } } : {});
   const profiles = Array.from({ length: N }, (_, i) => profile(i));
-  const proxies = await Promise.all(profiles.map((p, i) => startImpair({ target: server.base, delayMs: p.delayMs, jitterMs: p.jitterMs, seed: 1000 * k + i + 1 })));
+  const cachingProxy = VIA ? await startCachingProxy(VIA, server.base) : null;
+  const entry = cachingProxy?.base ?? server.base;
+  const proxies = await Promise.all(profiles.map((p, i) => startImpair({ target: entry, delayMs: p.delayMs, jitterMs: p.jitterMs, seed: 1000 * k + i + 1 })));
+  let loadRun = null;
   const browser = await launch();
   const hardStop = setTimeout(() => {
     console.error("harness: hard time limit");
@@ -102,6 +113,7 @@ async function round(k) {
     await api(server.base, "POST", `/api/folders/${folder.id}/tracks`, { trackIds: tracks });
     await command(server.base, "play", { folderId: folder.id });
     await command(server.base, "repeat", { mode: "all" });
+    if (LOAD > 0) loadRun = startLoad(entry, LOAD);
 
     const t0 = Date.now();
     const byPort = Object.fromEntries(proxies.map((p, i) => [String(p.port), { skewMs: profiles[i].skewMs, driftPpm: profiles[i].driftPpm }]));
@@ -167,6 +179,8 @@ async function round(k) {
     const next = await command(server.base, "next");
     await sleep(Math.max(0, end - Date.now()));
     const readings = await Promise.all(frames.map((fr) => stopSampling(fr)));
+    const loadResult = loadRun ? await loadRun.stop() : null;
+    loadRun = null;
     const statsEnd = await Promise.all(frames.map((fr) => fr.evaluate(() => window.bardcast.syncStats)));
     const views = await Promise.all(frames.map((fr) => clockView(fr)));
     const waiting = await Promise.all(frames.map((fr) => fr.evaluate(() => window.__waiting)));
@@ -250,6 +264,10 @@ async function round(k) {
       + `D then ${dNext} ms → goal ≤ ${result.earLimit} ms`);
     const changes = delayAt.filter((x, i) => i === 0 || x.D !== delayAt[i - 1].D).map((x) => `${x.D}@${((x.t - start) / 1000).toFixed(0)}s`);
     console.log(`  D: start ${D0} ms, end ${result.dEnd} ms (range ${result.dMin}–${result.dMax}); steps ${changes.join(" ")}`);
+    if (loadResult) {
+      console.log(`  load: ${LOAD} simulated listeners ${VIA ? `via ${VIA}` : "direct"}: blocking answers came p50 ${f2(loadResult.p50)}, `
+        + `p99 ${f2(loadResult.p99)} ms after their part's start (${loadResult.answers} answers, ${loadResult.errors} errors)`);
+    }
     console.log(`  load average (1 min): ${loadStart.toFixed(2)} at start, ${loadEnd.toFixed(2)} at end (${load()}) on ${cpus().length} CPUs`);
     if (errors.length) console.log(`  page errors: ${errors.slice(0, 3).join(" | ")}`);
     if (process.env.HARNESS_DUMP) {
@@ -258,13 +276,15 @@ async function round(k) {
     return result;
   } finally {
     clearTimeout(hardStop);
+    await loadRun?.stop();
     await browser.close().catch(() => {});
     await Promise.all(proxies.map((p) => p.stop()));
+    cachingProxy?.stop();
     await server.stop();
   }
 }
 
-console.log(`paths harness: ${N} listeners${args["player-dir"] ? ` (pages from ${args["player-dir"]})` : ""}, ${SECONDS} s × ${ROUNDS} rounds; paths ${PATHS ? `0–${MAX_DELAY_MS} ms ±0–${MAX_JITTER_MS} ms` : "none"}, `
+console.log(`paths harness: ${N} listeners${args["player-dir"] ? ` (pages from ${args["player-dir"]})` : ""}${VIA ? ` via ${VIA}` : ""}${LOAD ? ` with ${LOAD} simulated` : ""}, ${SECONDS} s × ${ROUNDS} rounds; paths ${PATHS ? `0–${MAX_DELAY_MS} ms ±0–${MAX_JITTER_MS} ms` : "none"}, `
   + `clocks ${SKEW ? "skewed up to ±60 s, drift ±100 ppm" : "true"}; load average ${load()} on ${cpus().length} CPUs`);
 const results = [];
 for (let k = 0; k < ROUNDS; k++) results.push(await round(k));
