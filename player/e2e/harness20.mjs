@@ -5,7 +5,7 @@
 //    Date.now() − D (held 1 s), from the listener's own readings; median and max;
 //  - the spread between listeners: per sample, max − min over listeners of
 //    (playing PDT − (Date.now() − D)), i.e. how far apart they play;
-//  - each listener's |error| against Date.now() − D;
+//  - each listener's |error| against Date.now() − D (D as the room had it then: it adapts);
 //  - GM command-to-ear: from sending a command to each listener's playing PDT
 //    reaching the command's effectiveAt.
 // HARNESS_DUMP=file.json also writes every sample with each listener's own view
@@ -24,7 +24,7 @@
 //   cd player && node e2e/harness20.mjs [listeners=20] [seconds=60]
 import { cpus, loadavg } from "node:os";
 import {
-  api, command, errorOf, launch, lockIn, percentile, sleep, startSampling, startServer, stopSampling, takeSamples, until, waitInSync,
+  api, command, delayTracker, errorOf, launch, lockIn, percentile, sleep, startSampling, startServer, stopSampling, takeSamples, until, waitInSync,
 } from "./lib.mjs";
 
 const LISTENERS = Number(process.argv[2] ?? 20);
@@ -43,6 +43,8 @@ const fmt = (values) => (values.length
 
 console.log(`load average at start: ${loadavg().map((x) => x.toFixed(1)).join(" ")} on ${cpus().length} CPUs`);
 const server = await startServer();
+/** The room's D is polled until the end (or a failure). */
+let polling = true;
 const port = new URL(server.base).port;
 const browser = await launch([`--host-resolver-rules=MAP *.${SITE} 127.0.0.1`]);
 const hardStop = setTimeout(() => {
@@ -56,8 +58,17 @@ try {
   const tracks = (await api(server.base, "GET", "/api/tracks")).body.items.map((t) => t.id);
   await api(server.base, "POST", `/api/folders/${folder.id}/tracks`, { trackIds: tracks });
   await command(server.base, "play", { folderId: folder.id });
-  const state = await command(server.base, "repeat", { mode: "all" });
-  const D = state.playbackDelayMs;
+  await command(server.base, "repeat", { mode: "all" });
+  // The room's D adapts to the listeners (busy pages raise it): every figure uses D at its time.
+  const delays = delayTracker(server.base);
+  const D = (await delays.poll()).D;
+  const poller = (async () => {
+    while (polling) {
+      await sleep(1000);
+      await delays.poll().catch(() => {});
+    }
+  })();
+  const dAt = (time) => delays.at(time);
 
   // One page on the same site, holding a grid of listener iframes (all visible, so none is throttled).
   const page = await (await browser.newContext({ viewport: { width: 1400, height: 1000 } })).newPage();
@@ -85,14 +96,16 @@ try {
   // Joining ends with the sync controllers' acquisition (seeks, then rate nudges); the
   // figures below are for the session after it, while the GM changes things.
   try {
-    const took = await waitInSync(frames, D, 50, 60_000, 1000);
-    const settled = await waitInSync(frames, D, 5, 60_000, 2000);
+    const took = await waitInSync(frames, dAt, 50, 60_000, 1000);
+    const settled = await waitInSync(frames, dAt, 5, 60_000, 2000);
     console.log(`all within 50 ms after ${took} ms more, within 5 ms ${settled} ms later`);
   } catch (err) {
     console.log(`warning: ${err.message}; measuring anyway`);
   }
   const joinReadings = await Promise.all(frames.map((f) => stopSampling(f).catch(() => [])));
-  const lockMs = frames.map((_, i) => lockIn(joinReadings[i], joinedAt[i], D, LOCK_TOLERANCE_MS, LOCK_HOLD_MS));
+  const lockMs = frames.map((_, i) => lockIn(
+    joinReadings[i].map((r) => ({ now: r.now, pdt: r.pdt === null ? null : r.pdt + dAt(r.now) })), joinedAt[i], 0, LOCK_TOLERANCE_MS, LOCK_HOLD_MS,
+  ));
   const locked = lockMs.filter((ms) => ms !== null);
   console.log(`lock-in, Join to within ${LOCK_TOLERANCE_MS} ms (held ${LOCK_HOLD_MS / 1000} s): `
     + `median ${percentile(locked, 0.5)?.toFixed(0)} ms, max ${locked.length ? Math.max(...locked).toFixed(0) : "–"} ms, `
@@ -122,7 +135,7 @@ try {
       const t = Math.round(r.now / SAMPLE_EVERY_MS) * SAMPLE_EVERY_MS;
       if (!buckets.has(t)) buckets.set(t, { t, errs: frames.map(() => null), views: frames.map(() => null) });
       const b = buckets.get(t);
-      b.errs[i] = errorOf(r, D);
+      b.errs[i] = errorOf(r, dAt(r.now));
       b.views[i] = { own: r.own, rate: r.rate, state: r.state };
     }
   });
@@ -133,7 +146,7 @@ try {
   // share one main thread with the players).
   const ears = [];
   for (const c of sent) {
-    const at = c.effectiveAt + D;
+    const at = c.effectiveAt + dAt(c.effectiveAt);
     const nearest = samples.reduce((a, b) => (Math.abs(b.t - at) < Math.abs(a.t - at) ? b : a));
     const ms = nearest.errs.map((e) => (e === null || Math.abs(nearest.t - at) > SAMPLE_EVERY_MS ? Infinity : at - e - c.sentAt));
     ears.push(...ms);
@@ -161,10 +174,16 @@ try {
   const medians = frames.map((_, i) => percentile(samples.map((s) => s.errs[i]).filter((e) => e !== null), 0.5));
   console.log(`per listener: median error [${medians.map((m) => m.toFixed(1)).join(" ")}] ms`);
   console.log(`per listener: samples beyond 50 ms [${bad.join(" ")}]; sync seeks [${stats.map((x) => x?.seeks ?? "?").join(" ")}]; rate changes [${stats.map((x) => x?.rateChanges ?? "?").join(" ")}]`);
-  if (process.env.HARNESS_DUMP) (await import("node:fs")).writeFileSync(process.env.HARNESS_DUMP, JSON.stringify({ samples, sent, D }));
+  if (process.env.HARNESS_DUMP) (await import("node:fs")).writeFileSync(process.env.HARNESS_DUMP, JSON.stringify({ samples, sent, delays: delays.seen }));
+  polling = false;
+  await poller;
+  const Ds = delays.seen.map((x) => x.D);
+  const steps = delays.seen.filter((x, i) => i === 0 || x.D !== delays.seen[i - 1].D).map((x) => `${x.D}@${((x.t - t0) / 1000).toFixed(0)}s`);
+  console.log(`D: start ${D} ms, end ${Ds.at(-1)} ms, highest ${Math.max(...Ds)} ms; steps ${steps.join(" ")} (from the first listener frame)`);
   console.log(`load average at end: ${loadavg().map((x) => x.toFixed(1)).join(" ")}`);
   if (errors.length) console.log(`page errors: ${errors.slice(0, 5).join(" | ")}`);
 } finally {
+  polling = false;
   clearTimeout(hardStop);
   await browser.close().catch(() => {});
   await server.stop();

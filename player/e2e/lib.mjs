@@ -260,9 +260,10 @@ export async function until(fn, timeoutMs, what, everyMs = 100) {
 /** Waits until every page is within `tolMs` of Date.now() − D (held for `holdMs`). Returns the time it took. */
 export async function waitInSync(pages, delayMs, tolMs, timeoutMs, holdMs = 1000) {
   const t0 = Date.now();
+  const delayAtTime = typeof delayMs === "function" ? delayMs : () => delayMs;
   let since = null;
   await until(async () => {
-    const errs = await Promise.all(pages.map((p) => probe(p).then((x) => errorOf(x, delayMs))));
+    const errs = await Promise.all(pages.map((p) => probe(p).then((x) => errorOf(x, delayAtTime(x.now)))));
     const ok = errs.every((e) => e !== null && Math.abs(e) <= tolMs);
     if (!ok) since = null;
     else since ??= Date.now();
