@@ -50,6 +50,17 @@ export function playRejection(err) {
 }
 
 /**
+ * The URL of the part after `partUrl` on the grid (`…/part/P.m4s` → `…/part/(P+1).m4s`), or
+ * null for anything else (pure).
+ * @param {string} partUrl
+ * @returns {string | null}
+ */
+export function nextPartUrl(partUrl) {
+  const m = /^(.*\/part\/)(\d+)(\.m4s(?:\?.*)?)$/.exec(partUrl);
+  return m ? `${m[1]}${BigInt(m[2]) + 1n}${m[3]}` : null;
+}
+
+/**
  * Loads hls.js's ES module; resolves to the Hls class, or null when it cannot
  * be loaded (the page then falls back to native HLS if the browser has it).
  */
@@ -82,6 +93,8 @@ export class LiveMedia {
     this.delaySeconds = 1;
     this.failures = 0;
     this.retry = null;
+    /** URLs of the parts fetched ahead (the last few). */
+    this.prefetched = [];
     // Resample for the ±3 % nudges (pitch moves by at most half a semitone, for
     // seconds). Chromium's pitch-preserving time-stretcher shifts the reported
     // position by ~20 ms whenever the rate changes, so the controller chases its
@@ -161,6 +174,22 @@ export class LiveMedia {
     }, delay);
   }
 
+  /**
+   * Asks for the part after `partUrl` now, the way EXT-X-PRELOAD-HINT means it (hls.js does
+   * not act on the hint): the server holds that request until the part is published, and the
+   * answer lands in the HTTP cache (parts are immutable), where hls.js's own request finds it
+   * once its blocking playlist reload has listed the part. A part then arrives one trip
+   * after its publication instead of two, which is what D has to cover on a slow path.
+   * @private
+   */
+  prefetchAfter(partUrl) {
+    const next = nextPartUrl(new URL(partUrl, location.href).href);
+    if (next === null || this.prefetched.includes(next)) return;
+    this.prefetched.push(next);
+    if (this.prefetched.length > 8) this.prefetched.shift();
+    fetch(next).then((r) => r.arrayBuffer()).catch(() => {});
+  }
+
   /** @private */
   createHls() {
     this.hls?.destroy();
@@ -177,6 +206,9 @@ export class LiveMedia {
     });
     hls.on(Hls.Events.ERROR, (_event, data) => {
       if (data.fatal) this.recover();
+    });
+    hls.on(Hls.Events.FRAG_LOADED, (_event, data) => {
+      if (data.part) this.prefetchAfter(data.part.url);
     });
     hls.loadSource(SRC);
     hls.attachMedia(this.audio);
