@@ -360,7 +360,7 @@ fn main() {
                     step.peak_rss_kb / 1024
                 );
             }
-            proxy.stop(&folder);
+            Proxy::stop(&folder);
         }
     });
 }
@@ -387,37 +387,19 @@ impl Proxy {
         }
     }
 
-    /// Renders its config into `folder` and starts it on 127.0.0.1:`port`; false if it could not.
+    /// Renders its config into `folder` (with its start and stop scripts) and starts it on
+    /// 127.0.0.1:`port`; false if it could not.
     fn start(self, origin: &str, port: u16, folder: &std::path::Path) -> bool {
         let script = match self {
             Proxy::Nginx => concat!(env!("CARGO_MANIFEST_DIR"), "/k8s/proxy/render-local.sh"),
             Proxy::Varnish => concat!(env!("CARGO_MANIFEST_DIR"), "/k8s/proxy/render-varnish-local.sh"),
         };
-        let rendered = Command::new(script)
-            .args([origin, &port.to_string(), &folder.display().to_string()])
-            .stdout(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        rendered
-            && match self {
-                Proxy::Nginx => {
-                    Command::new("nginx").arg("-p").arg(folder).arg("-c").arg(folder.join("nginx.conf")).status()
-                }
-                Proxy::Varnish => Command::new(folder.join("start")).status(),
-            }
-            .is_ok_and(|s| s.success())
+        let run = |cmd: &mut Command| cmd.stdout(Stdio::null()).status().is_ok_and(|s| s.success());
+        run(Command::new(script).args([origin, &port.to_string(), &folder.display().to_string()]))
+            && run(&mut Command::new(folder.join("start")))
     }
 
-    fn stop(self, folder: &std::path::Path) {
-        let _ = match self {
-            Proxy::Nginx => Command::new("nginx")
-                .arg("-p")
-                .arg(folder)
-                .arg("-c")
-                .arg(folder.join("nginx.conf"))
-                .args(["-s", "quit"])
-                .status(),
-            Proxy::Varnish => Command::new(folder.join("stop")).status(),
-        };
+    fn stop(folder: &std::path::Path) {
+        let _ = Command::new(folder.join("stop")).status();
     }
 }

@@ -42,12 +42,12 @@ enum Kind {
 }
 
 struct Proxy {
-    kind: Kind,
     dir: std::path::PathBuf,
 }
 
 impl Proxy {
-    /// Renders the config into `dir` and starts the proxy on 127.0.0.1:`port`.
+    /// Renders the config into `dir` (with its start and stop scripts) and starts the proxy on
+    /// 127.0.0.1:`port`.
     fn start(kind: Kind, upstream: &str, port: u16, dir: std::path::PathBuf) -> Proxy {
         let script = match kind {
             Kind::Nginx => concat!(env!("CARGO_MANIFEST_DIR"), "/k8s/proxy/render-local.sh"),
@@ -55,25 +55,17 @@ impl Proxy {
         };
         let render = Command::new(script).args([upstream, &port.to_string(), dir.to_str().unwrap()]).status().unwrap();
         assert!(render.success());
-        let started = match kind {
-            Kind::Nginx => Command::new("nginx").arg("-p").arg(&dir).arg("-c").arg(dir.join("nginx.conf")).status(),
-            Kind::Varnish => Command::new(dir.join("start")).status(),
-        }
-        .expect("nginx and varnishd are needed (scripts/test installs them)");
+        let started = Command::new(dir.join("start"))
+            .status()
+            .expect("nginx and varnishd are needed (scripts/test installs them)");
         assert!(started.success());
-        Proxy { kind, dir }
+        Proxy { dir }
     }
 }
 
 impl Drop for Proxy {
     fn drop(&mut self) {
-        let _ = match self.kind {
-            Kind::Nginx => {
-                let conf = self.dir.join("nginx.conf");
-                Command::new("nginx").arg("-p").arg(&self.dir).arg("-c").arg(&conf).args(["-s", "quit"]).status()
-            }
-            Kind::Varnish => Command::new(self.dir.join("stop")).status(),
-        };
+        let _ = Command::new(self.dir.join("stop")).status();
     }
 }
 

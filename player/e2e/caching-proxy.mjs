@@ -32,20 +32,12 @@ export async function startCachingProxy(kind, target) {
   const upstream = new URL(target).host;
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), `bardcast-${kind}-`));
+  const render = { nginx: "render-local.sh", varnish: "render-varnish-local.sh" }[kind];
+  if (!render) throw new Error(`unknown proxy ${kind}: nginx or varnish`);
   const quiet = { stdio: ["ignore", "ignore", "inherit"] };
-  let stop;
-  if (kind === "nginx") {
-    execFileSync(join(PROXY_DIR, "render-local.sh"), [upstream, String(port), dir], quiet);
-    const conf = ["-p", dir, "-c", join(dir, "nginx.conf")];
-    execFileSync("nginx", conf, quiet);
-    stop = () => execFileSync("nginx", [...conf, "-s", "quit"], quiet);
-  } else if (kind === "varnish") {
-    execFileSync(join(PROXY_DIR, "render-varnish-local.sh"), [upstream, String(port), dir], quiet);
-    execFileSync(join(dir, "start"), [], quiet);
-    stop = () => execFileSync(join(dir, "stop"), [], quiet);
-  } else {
-    throw new Error(`unknown proxy ${kind}: nginx or varnish`);
-  }
+  // The render script writes DIR/start and DIR/stop beside the config.
+  execFileSync(join(PROXY_DIR, render), [upstream, String(port), dir], quiet);
+  execFileSync(join(dir, "start"), [], quiet);
   const base = `http://127.0.0.1:${port}`;
   for (let i = 0; ; i++) {
     const ok = await fetch(`${base}/api/health`).then((r) => r.ok, () => false);
@@ -56,7 +48,7 @@ export async function startCachingProxy(kind, target) {
   return {
     base,
     stop() {
-      try { stop(); } catch { /* already gone */ }
+      try { execFileSync(join(dir, "stop"), [], quiet); } catch { /* already gone */ }
       rmSync(dir, { recursive: true, force: true });
     },
   };

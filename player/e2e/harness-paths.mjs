@@ -145,9 +145,9 @@ async function round(k) {
       }, 30_000, "listener frames");
     }
     const delays = delayTracker(server.base);
-    const delayAt = delays.seen;
+    const polled = delays.seen;
     await delays.poll();
-    const D0 = delayAt[0].D;
+    const D0 = polled[0].D;
     const dAt = (time) => delays.at(time);
     let polling = true;
     const poller = (async () => {
@@ -197,7 +197,7 @@ async function round(k) {
     const spreads = full.map((e) => Math.max(...e) - Math.min(...e));
     // The same, away from steps of D (from 1 s before to 6 s after one: each page glides
     // through a step with playbackRate, and they do not all start at the same moment).
-    const steps = delayAt.filter((x, i) => i > 0 && x.D !== delayAt[i - 1].D).map((x) => x.t);
+    const steps = polled.filter((x, i) => i > 0 && x.D !== polled[i - 1].D).map((x) => x.t);
     const steady = measured.map((r, i) => ({ r, e: errs[i] }))
       .filter(({ r, e }) => e.every((x) => x !== null) && !steps.some((s) => r.t >= s - 1000 && r.t <= s + 6000))
       .map(({ e }) => Math.max(...e) - Math.min(...e));
@@ -218,7 +218,7 @@ async function round(k) {
       return list[idx].now - (list[idx].pdt - E) - sentAt;
     });
     const dNext = dAt(sentAt);
-    const Ds = delayAt.map((x) => x.D);
+    const Ds = polled.map((x) => x.D);
     const result = {
       spreadP95: percentile(spreads, 0.95),
       spreadMax: spreads.length ? Math.max(...spreads) : NaN,
@@ -257,12 +257,12 @@ async function round(k) {
       + `(${steady.length} samples)`);
     const waits_ = waiting.map((w, i) => w.filter((x) => x >= from).map((x) => `L${i}@${((x - start) / 1000).toFixed(1)}s`)).flat();
     if (waits_.length) console.log(`  waiting events after ${WARMUP_MS / 1000} s (the run ends at ${SECONDS} s): ${waits_.join(" ")}`);
-    const trackChanges = delayAt.filter((x, i) => i > 0 && x.track !== delayAt[i - 1].track).map((x) => `${x.track}@${((x.t - start) / 1000).toFixed(0)}s`);
+    const trackChanges = polled.filter((x, i) => i > 0 && x.track !== polled[i - 1].track).map((x) => `${x.track}@${((x.t - start) / 1000).toFixed(0)}s`);
     console.log(`  track changes (session polled every second): ${trackChanges.join(" ") || "none"}`);
     console.log(`  seeks after ${WARMUP_MS / 1000} s: ${result.seeks}; waiting events: ${result.stalls}; stalled samples: ${result.stalledSamples}   goal 0, 0`);
     console.log(`  next: effectiveAt − sent ${E - sentAt} ms; command to ear p95 ${f2(result.earP95)} ms, max ${f2(Math.max(...ears))} ms; `
       + `D then ${dNext} ms → goal ≤ ${result.earLimit} ms`);
-    const changes = delayAt.filter((x, i) => i === 0 || x.D !== delayAt[i - 1].D).map((x) => `${x.D}@${((x.t - start) / 1000).toFixed(0)}s`);
+    const changes = polled.filter((x, i) => i === 0 || x.D !== polled[i - 1].D).map((x) => `${x.D}@${((x.t - start) / 1000).toFixed(0)}s`);
     console.log(`  D: start ${D0} ms, end ${result.dEnd} ms (range ${result.dMin}–${result.dMax}); steps ${changes.join(" ")}`);
     if (loadResult) {
       console.log(`  load: ${LOAD} simulated listeners ${VIA ? `via ${VIA}` : "direct"}: blocking answers came p50 ${f2(loadResult.p50)}, `
@@ -271,7 +271,7 @@ async function round(k) {
     console.log(`  load average (1 min): ${loadStart.toFixed(2)} at start, ${loadEnd.toFixed(2)} at end (${load()}) on ${cpus().length} CPUs`);
     if (errors.length) console.log(`  page errors: ${errors.slice(0, 3).join(" | ")}`);
     if (process.env.HARNESS_DUMP) {
-      writeFileSync(`${process.env.HARNESS_DUMP}-${k + 1}.json`, JSON.stringify({ profiles, delayAt, joinedAt, from, sentAt, E, readings, waiting }));
+      writeFileSync(`${process.env.HARNESS_DUMP}-${k + 1}.json`, JSON.stringify({ profiles, delayAt: polled, joinedAt, from, sentAt, E, readings, waiting }));
     }
     return result;
   } finally {

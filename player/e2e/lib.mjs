@@ -213,7 +213,6 @@ export function stopSampling(page) {
   });
 }
 
-/** Error (ms) of one probe against the target Date.now() − D; null when not playing. */
 /**
  * The room's D as its session state says, polled: `poll()` records it (with its step's ramp
  * and the track playing), `at(time)` is D (ms) at a true time (ms since epoch), inside a
@@ -238,6 +237,7 @@ export function delayTracker(base) {
   };
 }
 
+/** Error (ms) of one probe against the target Date.now() − D; null when not playing. */
 export const errorOf = (p, delayMs) => (p.pdt === null ? null : p.pdt - (p.now - delayMs));
 
 export function percentile(values, q) {

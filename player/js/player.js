@@ -79,7 +79,7 @@ const control = new ControlClient({
   onStatus: showConnection,
   report: () => ({
     syncError: sync.error === null ? null : Math.round(sync.error * 10) / 10,
-    delayMs: Math.round(roomDelay().delayMs * 10) / 10,
+    delayMs: Math.round(roomDelay(clock.ready ? clock.serverNow(now()) : null).delayMs * 10) / 10,
     lateMs: takeLateness(),
     buffer: media && joined ? Math.round(media.bufferAhead() * 100) / 100 : 0,
     state: playState(),
@@ -143,9 +143,9 @@ function delayMs() {
   return session?.playbackDelayMs ?? DEFAULT_DELAY_MS;
 }
 
-/** The room's D now, inside a step's ramp too, and how fast it moves (see `delayAt`). */
-function roomDelay(local = now()) {
-  return delayAt(delayMs(), session?.delay?.ramp, clock.ready ? clock.serverNow(local) : null);
+/** The room's D at server time `serverNow` (null: unknown), inside a step's ramp too, and how fast it moves (see `delayAt`). */
+function roomDelay(serverNow) {
+  return delayAt(delayMs(), session?.delay?.ramp, serverNow);
 }
 
 function join() {
@@ -176,10 +176,10 @@ function tick() {
   const playing = state === "playing" && session !== null;
   const pdt = playing ? media.playingPdt() : null;
   const serverNow = clock.ready ? clock.serverNow(local) : null;
-  // A stall (waiting for data, or seeking) is not a sync error: the controller tells it from a pause.
-  const delay = roomDelay(local);
+  const delay = roomDelay(serverNow);
   const action = sync.update({
     now: local, playingPdt: pdt, serverNow, delayMs: delay.delayMs, delaySlope: delay.slope, uncertaintyMs: clock.uncertainty(),
+    // A stall (waiting for data, or seeking) is not a sync error: the controller tells it from a pause.
     stalled: state === "stalled",
   });
   if (pdt !== null && serverNow !== null) {

@@ -79,10 +79,7 @@ pub struct RoomHandle {
 impl RoomHandle {
     /// What a listener reported at `at_ms`, for the playback delay.
     pub fn report(&self, client: &str, at_ms: u64, report: ListenerReport<'_>) {
-        let delay_ms = {
-            let state = self.state.borrow();
-            state.delay.ramp.map_or(state.playback_delay_ms as f64, |ramp| ramp.at(at_ms))
-        };
+        let delay_ms = self.state.borrow().delay.at(at_ms);
         if let Ok(mut reports) = self.reports.lock() {
             reports.record(client, at_ms, delay_ms, report);
         }

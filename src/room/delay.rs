@@ -84,6 +84,13 @@ pub struct DelayStatus {
     pub ramp: Option<DelayRamp>,
 }
 
+impl DelayStatus {
+    /// D at `now_ms` (Unix ms), inside a ramp too, ms.
+    pub fn at(&self, now_ms: u64) -> f64 {
+        self.ramp.map_or(self.current_ms as f64, |ramp| ramp.at(now_ms))
+    }
+}
+
 /// A step of D as every listener follows it: `from_ms` until `starts_at_ms`, then linear to
 /// `to_ms` at `ends_at_ms`, and `to_ms` after. Times are server time (Unix ms).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -98,10 +105,13 @@ pub struct DelayRamp {
 impl DelayRamp {
     /// D at `now_ms` (Unix ms), ms.
     pub fn at(&self, now_ms: u64) -> f64 {
-        if now_ms <= self.starts_at_ms || self.ends_at_ms <= self.starts_at_ms {
-            return if now_ms < self.ends_at_ms { self.from_ms as f64 } else { self.to_ms as f64 };
+        if now_ms >= self.ends_at_ms {
+            return self.to_ms as f64;
         }
-        let done = ((now_ms - self.starts_at_ms) as f64 / (self.ends_at_ms - self.starts_at_ms) as f64).min(1.0);
+        if now_ms <= self.starts_at_ms {
+            return self.from_ms as f64;
+        }
+        let done = (now_ms - self.starts_at_ms) as f64 / (self.ends_at_ms - self.starts_at_ms) as f64;
         self.from_ms as f64 + (self.to_ms as f64 - self.from_ms as f64) * done
     }
 }
@@ -143,11 +153,6 @@ impl Delay {
     /// D once the latest step's ramp has ended, ms.
     pub fn current_ms(&self) -> u64 {
         self.status.current_ms
-    }
-
-    /// D at `now_ms` (Unix ms), inside a ramp too, ms.
-    pub fn at(&self, now_ms: u64) -> f64 {
-        self.status.ramp.map_or(self.status.current_ms as f64, |ramp| ramp.at(now_ms))
     }
 
     /// Pins D at `ms` (gliding there), or lets it adapt again with `None`.
@@ -384,11 +389,11 @@ mod tests {
         assert_eq!(ramp, DelayRamp { from_ms: 400, to_ms: 450, starts_at_ms: 11_000, ends_at_ms: 13_000 });
         assert_eq!(d.current_ms(), 450, "the destination");
         // D itself moves only from the ramp's start, at RAMP_MS_PER_S.
-        assert_eq!(d.at(10_500), 400.0);
-        assert_eq!(d.at(11_000), 400.0);
-        assert_eq!(d.at(12_000), 425.0);
-        assert_eq!(d.at(13_000), 450.0);
-        assert_eq!(d.at(99_000), 450.0);
+        assert_eq!(d.status().at(10_500), 400.0);
+        assert_eq!(d.status().at(11_000), 400.0);
+        assert_eq!(d.status().at(12_000), 425.0);
+        assert_eq!(d.status().at(13_000), 450.0);
+        assert_eq!(d.status().at(99_000), 450.0);
         // Falling works the same way, and no new step starts inside a ramp.
         let mut d = Delay::new(BOUNDS, Some(1000));
         d.pin(Some(800));
@@ -397,7 +402,7 @@ mod tests {
         assert!(d.update(5_000, &[]));
         let ramp = d.status().ramp.unwrap();
         assert_eq!((ramp.from_ms, ramp.to_ms), (900, 800));
-        assert_eq!(d.at(7_000), 875.0);
+        assert_eq!(d.status().at(7_000), 875.0);
     }
 
     #[test]
