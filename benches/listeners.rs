@@ -1,5 +1,5 @@
 //! Load harness: N simulated LL-HLS listeners against the origin directly and through each
-//! caching proxy we ship config for (real nginx and real Varnish, with k8s/proxy's configs).
+//! caching proxy we ship config for (real nginx and real Varnish, with k8s/proxy's and k8s/proxy-varnish's configs).
 //! Not a test: a bounded run that prints,
 //! per N, the p99 latency of playlist and part requests, errors and the origin's peak RSS,
 //! then the largest N with p99 < 100 ms and no errors; through the proxy it prints the
@@ -392,7 +392,7 @@ impl Proxy {
     fn start(self, origin: &str, port: u16, folder: &std::path::Path) -> bool {
         let script = match self {
             Proxy::Nginx => concat!(env!("CARGO_MANIFEST_DIR"), "/k8s/proxy/render-local.sh"),
-            Proxy::Varnish => concat!(env!("CARGO_MANIFEST_DIR"), "/k8s/proxy/render-varnish-local.sh"),
+            Proxy::Varnish => concat!(env!("CARGO_MANIFEST_DIR"), "/k8s/proxy-varnish/render-varnish-local.sh"),
         };
         let run = |cmd: &mut Command| cmd.stdout(Stdio::null()).status().is_ok_and(|s| s.success());
         run(Command::new(script).args([origin, &port.to_string(), &folder.display().to_string()]))

@@ -47,6 +47,11 @@ pub fn unix_ms(t: SystemTime) -> u64 {
     t.duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 
+/// Milliseconds since the Unix epoch with their fraction (0 for times before it).
+pub fn unix_ms_f64(t: SystemTime) -> f64 {
+    t.duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_secs_f64() * 1000.0).unwrap_or(0.0)
+}
+
 /// RFC 3339 UTC text with milliseconds, e.g. `2026-11-25T01:02:03.456Z`.
 pub fn iso8601_ms(unix_ms: u64) -> String {
     let secs = (unix_ms / 1000) as i64;

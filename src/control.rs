@@ -168,7 +168,7 @@ enum ClientMessage {
 }
 
 fn now_ms_f64(clock: &dyn Clock) -> f64 {
-    clock.now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64() * 1000.0).unwrap_or(0.0)
+    crate::clock::unix_ms_f64(clock.now())
 }
 
 fn error(code: &str, message: &str, id: Option<Value>) -> Value {

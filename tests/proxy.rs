@@ -51,7 +51,7 @@ impl Proxy {
     fn start(kind: Kind, upstream: &str, port: u16, dir: std::path::PathBuf) -> Proxy {
         let script = match kind {
             Kind::Nginx => concat!(env!("CARGO_MANIFEST_DIR"), "/k8s/proxy/render-local.sh"),
-            Kind::Varnish => concat!(env!("CARGO_MANIFEST_DIR"), "/k8s/proxy/render-varnish-local.sh"),
+            Kind::Varnish => concat!(env!("CARGO_MANIFEST_DIR"), "/k8s/proxy-varnish/render-varnish-local.sh"),
         };
         let render = Command::new(script).args([upstream, &port.to_string(), dir.to_str().unwrap()]).status().unwrap();
         assert!(render.success());

@@ -2,7 +2,7 @@
 # Writes a self-contained nginx setup for the caching proxy into DIR, for tests and local
 # runs with a plain nginx (no container): DIR/nginx.conf (main context, every path under DIR)
 # including DIR/conf.d/bardcast.conf, rendered from bardcast.conf.template beside this file,
-# and DIR/start, DIR/stop (as render-varnish-local.sh writes them for Varnish).
+# and DIR/start, DIR/stop (as ../proxy-varnish/render-varnish-local.sh writes them for Varnish).
 #   usage: k8s/proxy/render-local.sh UPSTREAM LISTEN_PORT DIR   e.g. 127.0.0.1:3000 8080 /tmp/px
 #   then:  DIR/start (nginx -p DIR -c DIR/nginx.conf; DIR/start -t tests the config)   stop: DIR/stop
 # Idempotent: the files are rewritten, the cache folder is kept.

@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { PLAYER_DIR, percentile, sleep } from "./lib.mjs";
 
-const PROXY_DIR = resolve(PLAYER_DIR, "../k8s/proxy");
+const K8S_DIR = resolve(PLAYER_DIR, "../k8s");
 /** Part length on the time grid, ms. */
 const PART_MS = 512;
 
@@ -32,11 +32,11 @@ export async function startCachingProxy(kind, target) {
   const upstream = new URL(target).host;
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), `bardcast-${kind}-`));
-  const render = { nginx: "render-local.sh", varnish: "render-varnish-local.sh" }[kind];
+  const render = { nginx: "proxy/render-local.sh", varnish: "proxy-varnish/render-varnish-local.sh" }[kind];
   if (!render) throw new Error(`unknown proxy ${kind}: nginx or varnish`);
   const quiet = { stdio: ["ignore", "ignore", "inherit"] };
   // The render script writes DIR/start and DIR/stop beside the config.
-  execFileSync(join(PROXY_DIR, render), [upstream, String(port), dir], quiet);
+  execFileSync(join(K8S_DIR, render), [upstream, String(port), dir], quiet);
   execFileSync(join(dir, "start"), [], quiet);
   const base = `http://127.0.0.1:${port}`;
   for (let i = 0; ; i++) {

@@ -40,8 +40,8 @@ import { writeFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
 import { parseArgs } from "node:util";
 import {
-  WAITING_COUNTER, alignReadings, api, command, delayTracker, errorOf, launch, lockIn, percentile, sleep, startSampling, startServer,
-  stopSampling, until,
+  WAITING_COUNTER, alignReadings, api, command, delayTracker, errorOf, f1, launch, loadAverages, lockIn, percentile, printRounds, sleep,
+  startSampling, startServer, stopSampling, until,
 } from "./lib.mjs";
 import { clockSkewScript, clockView, startImpair } from "./impair.mjs";
 import { startCachingProxy, startLoad } from "./caching-proxy.mjs";
@@ -79,8 +79,6 @@ const SPREAD_GOAL_MS = 5;
 const VIA = args.via ?? null;
 const LOAD = Number(args.load);
 
-const f2 = (x) => (Number.isFinite(x) ? x.toFixed(1) : String(x));
-const load = () => loadavg().map((x) => x.toFixed(2)).join(" ");
 
 /** Path and clock of listener i. */
 function profile(i) {
@@ -245,30 +243,30 @@ async function round(k) {
       const p = profiles[i];
       const v = views[i];
       console.log(`  L${i} path ${String(p.delayMs).padStart(3)}±${String(p.jitterMs).padStart(2)} ms, clock ${(p.skewMs / 1000).toFixed(0).padStart(3)} s `
-        + `${String(p.driftPpm).padStart(4)} ppm (seen ${(skewSeen[i] / 1000).toFixed(1)} s) │ p95 |err| ${f2(perP95[i]).padStart(5)} ms, `
-        + `median ${f2(perMedian[i]).padStart(5)} ms │ lock-in ${lockMs[i] === null ? "–" : `${Math.round(lockMs[i])} ms`} │ `
+        + `${String(p.driftPpm).padStart(4)} ppm (seen ${(skewSeen[i] / 1000).toFixed(1)} s) │ p95 |err| ${f1(perP95[i]).padStart(5)} ms, `
+        + `median ${f1(perMedian[i]).padStart(5)} ms │ lock-in ${lockMs[i] === null ? "–" : `${Math.round(lockMs[i])} ms`} │ `
         + `clock est − truth ${v.estimateError?.toFixed(2)} ms (±${v.uncertainty?.toFixed(2)}, rtt ${v.rtt?.toFixed(0)}) │ `
         + `seeks ${seeks[i]} (all ${statsEnd[i].seeks}), rate changes ${statsEnd[i].rateChanges} │ waiting ${waits[i]} (all ${waiting[i].length}), `
-        + `stalled samples ${stalledSamples[i]} │ ear ${f2(ears[i])} ms`);
+        + `stalled samples ${stalledSamples[i]} │ ear ${f1(ears[i])} ms`);
     }
-    console.log(`  spread between listeners: p50 ${f2(percentile(spreads, 0.5))} · p95 ${f2(result.spreadP95)} · max ${f2(result.spreadMax)} ms `
+    console.log(`  spread between listeners: p50 ${f1(percentile(spreads, 0.5))} · p95 ${f1(result.spreadP95)} · max ${f1(result.spreadMax)} ms `
       + `(${full.length}/${measured.length} samples with all playing)   goal p95 ≤ ${SPREAD_GOAL_MS} ms`);
-    console.log(`  spread away from steps of D (−1 s…+6 s): p95 ${f2(result.steadyP95)} · max ${f2(steady.length ? Math.max(...steady) : NaN)} ms `
+    console.log(`  spread away from steps of D (−1 s…+6 s): p95 ${f1(result.steadyP95)} · max ${f1(steady.length ? Math.max(...steady) : NaN)} ms `
       + `(${steady.length} samples)`);
     const waits_ = waiting.map((w, i) => w.filter((x) => x >= from).map((x) => `L${i}@${((x - start) / 1000).toFixed(1)}s`)).flat();
     if (waits_.length) console.log(`  waiting events after ${WARMUP_MS / 1000} s (the run ends at ${SECONDS} s): ${waits_.join(" ")}`);
     const trackChanges = polled.filter((x, i) => i > 0 && x.track !== polled[i - 1].track).map((x) => `${x.track}@${((x.t - start) / 1000).toFixed(0)}s`);
     console.log(`  track changes (session polled every second): ${trackChanges.join(" ") || "none"}`);
     console.log(`  seeks after ${WARMUP_MS / 1000} s: ${result.seeks}; waiting events: ${result.stalls}; stalled samples: ${result.stalledSamples}   goal 0, 0`);
-    console.log(`  next: effectiveAt − sent ${E - sentAt} ms; command to ear p95 ${f2(result.earP95)} ms, max ${f2(Math.max(...ears))} ms; `
+    console.log(`  next: effectiveAt − sent ${E - sentAt} ms; command to ear p95 ${f1(result.earP95)} ms, max ${f1(Math.max(...ears))} ms; `
       + `D then ${dNext} ms → goal ≤ ${result.earLimit} ms`);
     const changes = polled.filter((x, i) => i === 0 || x.D !== polled[i - 1].D).map((x) => `${x.D}@${((x.t - start) / 1000).toFixed(0)}s`);
     console.log(`  D: start ${D0} ms, end ${result.dEnd} ms (range ${result.dMin}–${result.dMax}); steps ${changes.join(" ")}`);
     if (loadResult) {
-      console.log(`  load: ${LOAD} simulated listeners ${VIA ? `via ${VIA}` : "direct"}: blocking answers came p50 ${f2(loadResult.p50)}, `
-        + `p99 ${f2(loadResult.p99)} ms after their part's start (${loadResult.answers} answers, ${loadResult.errors} errors)`);
+      console.log(`  load: ${LOAD} simulated listeners ${VIA ? `via ${VIA}` : "direct"}: blocking answers came p50 ${f1(loadResult.p50)}, `
+        + `p99 ${f1(loadResult.p99)} ms after their part's start (${loadResult.answers} answers, ${loadResult.errors} errors)`);
     }
-    console.log(`  load average (1 min): ${loadStart.toFixed(2)} at start, ${loadEnd.toFixed(2)} at end (${load()}) on ${cpus().length} CPUs`);
+    console.log(`  load average (1 min): ${loadStart.toFixed(2)} at start, ${loadEnd.toFixed(2)} at end (${loadAverages()}) on ${cpus().length} CPUs`);
     if (errors.length) console.log(`  page errors: ${errors.slice(0, 3).join(" | ")}`);
     if (process.env.HARNESS_DUMP) {
       writeFileSync(`${process.env.HARNESS_DUMP}-${k + 1}.json`, JSON.stringify({ profiles, delayAt: polled, joinedAt, from, sentAt, E, readings, waiting }));
@@ -285,30 +283,25 @@ async function round(k) {
 }
 
 console.log(`paths harness: ${N} listeners${args["player-dir"] ? ` (pages from ${args["player-dir"]})` : ""}${VIA ? ` via ${VIA}` : ""}${LOAD ? ` with ${LOAD} simulated` : ""}, ${SECONDS} s × ${ROUNDS} rounds; paths ${PATHS ? `0–${MAX_DELAY_MS} ms ±0–${MAX_JITTER_MS} ms` : "none"}, `
-  + `clocks ${SKEW ? "skewed up to ±60 s, drift ±100 ppm" : "true"}; load average ${load()} on ${cpus().length} CPUs`);
+  + `clocks ${SKEW ? "skewed up to ±60 s, drift ±100 ppm" : "true"}; load average ${loadAverages()} on ${cpus().length} CPUs`);
 const results = [];
 for (let k = 0; k < ROUNDS; k++) results.push(await round(k));
 
-// Median and worst of the rounds (worst: the highest, but the lowest for nothing here).
-const median = (xs) => percentile(xs, 0.5);
-const row = (name, key, unit = " ms") => {
-  const xs = results.map((r) => r[key]);
-  console.log(`  ${name.padEnd(34)} median ${f2(median(xs)).padStart(7)}${unit}   worst ${f2(Math.max(...xs)).padStart(7)}${unit}   [${xs.map(f2).join(", ")}]`);
-};
-console.log(`\n${ROUNDS} round(s), median and worst:`);
-row("spread p95", "spreadP95");
-row("spread max", "spreadMax");
-row("spread p95 away from steps of D", "steadyP95");
-row("worst listener's p95 |error|", "worstP95");
-row("seeks after 10 s", "seeks", "");
-row("waiting events after 10 s", "stalls", "");
-row("stalled samples after 10 s", "stalledSamples", "");
-row("command to ear p95", "earP95");
-row("  minus its goal (D + 600): ≤ 0", "earOver");
-row("D at start", "dStart");
-row("D at end", "dEnd");
-row("D highest", "dMax");
-row("load average at start", "loadStart", "");
-row("load average at end", "loadEnd", "");
+printRounds(results, [
+  ["spread p95", "spreadP95"],
+  ["spread max", "spreadMax"],
+  ["spread p95 away from steps of D", "steadyP95"],
+  ["worst listener's p95 |error|", "worstP95"],
+  ["seeks after 10 s", "seeks", ""],
+  ["waiting events after 10 s", "stalls", ""],
+  ["stalled samples after 10 s", "stalledSamples", ""],
+  ["command to ear p95", "earP95"],
+  ["  minus its goal (D + 600): ≤ 0", "earOver"],
+  ["D at start", "dStart"],
+  ["D at end", "dEnd"],
+  ["D highest", "dMax"],
+  ["load average at start", "loadStart", ""],
+  ["load average at end", "loadEnd", ""],
+]);
 const ok = results.every((r) => r.spreadP95 <= SPREAD_GOAL_MS && r.seeks === 0 && r.stalls === 0 && r.earP95 <= r.earLimit);
 console.log(`goal (spread p95 ≤ ${SPREAD_GOAL_MS} ms, no seeks, no stalls, ear ≤ D + 600 ms) ${ok ? "met" : "NOT met"} in every round`);

@@ -185,6 +185,14 @@ function installSkew({ skewMs, driftPpm, t0, byPort }) {
   // performance.now() = skewed(origin + p) − skewed(origin) = p · (1 + rate): monotonic.
   perf.now = function now() { return realPerfNow() * (1 + rate); };
   Object.defineProperty(perf, "timeOrigin", { get: () => fakeOrigin, configurable: true });
+  // Resource Timing runs on performance.now()'s clock: the clock probes read it.
+  for (const field of ["fetchStart", "requestStart", "responseStart", "responseEnd"]) {
+    const real = Object.getOwnPropertyDescriptor(PerformanceResourceTiming.prototype, field).get;
+    Object.defineProperty(PerformanceResourceTiming.prototype, field, {
+      get() { return real.call(this) * (1 + rate); },
+      configurable: true,
+    });
+  }
   const fakeNow = () => Math.floor(skewed(realDateNow()));
   function FakeDate(...args) {
     if (!new.target) return new RealDate(fakeNow()).toString();

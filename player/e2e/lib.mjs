@@ -3,7 +3,7 @@
 // playwright-core, REST calls with the GM key, and listener sampling.
 import { spawn } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { loadavg, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
@@ -192,7 +192,8 @@ export async function startSampling(page, everyMs) {
     const tick = () => {
       if (window.__stopSampling) return;
       // With the listener page's own view, for diagnosis.
-      const own = window.bardcast ? { own: window.bardcast.syncError, rate: window.bardcast.playbackRate, state: window.bardcast.state } : {};
+      const b = window.bardcast;
+      const own = b ? { own: b.syncError, rate: b.playbackRate, state: b.state, buffer: b.bufferAhead, struggling: b.struggling } : {};
       window.__samples.push({ ...window.__readPlayhead(), ...own });
       setTimeout(tick, everyMs - (wall() % everyMs));
     };
@@ -244,6 +245,24 @@ export function percentile(values, q) {
   if (!values.length) return NaN;
   const s = [...values].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.ceil(q * s.length) - 1)];
+}
+
+/** A figure with one decimal, or what it is when not a number. */
+export const f1 = (x) => (Number.isFinite(x) ? x.toFixed(1) : String(x));
+
+/** The 1, 5 and 15 minute load averages, for the harnesses' reports. */
+export const loadAverages = () => loadavg().map((x) => x.toFixed(2)).join(" ");
+
+/**
+ * A harness's summary of its rounds: for each row [name, key, unit = " ms"], the median and
+ * the worst (highest) of `results[i][key]`, and every round's value.
+ */
+export function printRounds(results, rows) {
+  console.log(`\n${results.length} round(s), median and worst:`);
+  for (const [name, key, unit = " ms"] of rows) {
+    const xs = results.map((r) => r[key]);
+    console.log(`  ${name.padEnd(34)} median ${f1(percentile(xs, 0.5)).padStart(7)}${unit}   worst ${f1(Math.max(...xs)).padStart(7)}${unit}   [${xs.map(f1).join(", ")}]`);
+  }
 }
 
 /** Waits until `fn()` is truthy (polling), or throws after timeoutMs. */

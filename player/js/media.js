@@ -10,6 +10,10 @@
  */
 
 const SRC = "/hls/live.m3u8";
+/** Parts fetched ahead that are kept for hls.js. */
+const MAX_PREFETCHED = 8;
+/** How long hls.js's request for a part waits for the same part fetched ahead before asking the network itself (ms). */
+const PREFETCH_WAIT_MS = 3000;
 
 /**
  * How this browser can play the stream, from what it offers (pure):
@@ -93,8 +97,8 @@ export class LiveMedia {
     this.delaySeconds = 1;
     this.failures = 0;
     this.retry = null;
-    /** URLs of the parts fetched ahead (the last few). */
-    this.prefetched = [];
+    /** @type {Map<string, Promise<ArrayBuffer | null>>} the parts fetched ahead (the last few), by URL */
+    this.prefetched = new Map();
     // Resample for the ±3 % nudges (pitch moves by at most half a semitone, for
     // seconds). Chromium's pitch-preserving time-stretcher shifts the reported
     // position by ~20 ms whenever the rate changes, so the controller chases its
@@ -176,18 +180,33 @@ export class LiveMedia {
 
   /**
    * Asks for the part after `partUrl` now, the way EXT-X-PRELOAD-HINT means it (hls.js does
-   * not act on the hint): the server holds that request until the part is published, and the
-   * answer lands in the HTTP cache (parts are immutable), where hls.js's own request finds it
-   * once its blocking playlist reload has listed the part. A part then arrives one trip
-   * after its publication instead of two, which is what D has to cover on a slow path.
+   * not act on the hint): the server holds that request until the part is published. The
+   * bytes wait here until hls.js's own request for the part, once its blocking playlist
+   * reload has listed it, is answered from them (see `createHls`): a part then arrives one
+   * trip after its publication instead of two, which is what D has to cover on a slow path,
+   * and on a busy device it skips a request's round through the browser's queues.
    * @private
    */
   prefetchAfter(partUrl) {
     const next = nextPartUrl(new URL(partUrl, location.href).href);
-    if (next === null || this.prefetched.includes(next)) return;
-    this.prefetched.push(next);
-    if (this.prefetched.length > 8) this.prefetched.shift();
-    fetch(next).then((r) => r.arrayBuffer()).catch(() => {});
+    if (next === null || this.prefetched.has(next)) return;
+    this.prefetched.set(next, fetch(next).then((r) => (r.ok ? r.arrayBuffer() : null)).catch(() => null));
+    for (const url of this.prefetched.keys()) {
+      if (this.prefetched.size <= MAX_PREFETCHED) break;
+      this.prefetched.delete(url);
+    }
+  }
+
+  /**
+   * The bytes of `url` fetched ahead (a promise: they may still be on the way), or null; each
+   * is handed out once.
+   * @param {string} url
+   * @returns {Promise<ArrayBuffer | null> | null}
+   */
+  takePrefetched(url) {
+    const bytes = this.prefetched.get(url) ?? null;
+    this.prefetched.delete(url);
+    return bytes;
   }
 
   /** @private */
@@ -203,6 +222,7 @@ export class LiveMedia {
       liveSyncOnStallIncrease: 0,
       // iOS 17.1+ has ManagedMediaSource only; 1.7.x defaults this to false.
       preferManagedMediaSource: true,
+      fLoader: prefetchingLoader(Hls.DefaultConfig.loader, this),
     });
     hls.on(Hls.Events.ERROR, (_event, data) => {
       if (data.fatal) this.recover();
@@ -215,4 +235,46 @@ export class LiveMedia {
     this.hls = hls;
     window.hls = hls;
   }
+}
+
+/**
+ * hls.js's fragment loader, answering a request for a part this page fetched ahead
+ * (`LiveMedia.prefetchAfter`) from those bytes, and anything else, or a fetch ahead that
+ * failed or takes longer than PREFETCH_WAIT_MS, from the network as usual.
+ * @param {any} Loader hls.js's default loader class
+ * @param {LiveMedia} media
+ */
+export function prefetchingLoader(Loader, media) {
+  return class PrefetchingLoader extends Loader {
+    loadInternal() {
+      const context = this.context;
+      const ahead = context ? media.takePrefetched(context.url) : null;
+      if (!ahead) {
+        super.loadInternal();
+        return;
+      }
+      this.waitingForPrefetch = true;
+      const done = (data) => {
+        if (!this.waitingForPrefetch) return; // aborted or destroyed meanwhile
+        this.waitingForPrefetch = false;
+        clearTimeout(this.prefetchTimer);
+        if (!data) {
+          super.loadInternal();
+          return;
+        }
+        const stats = this.stats;
+        stats.loading.first = stats.loading.end = performance.now();
+        stats.loaded = stats.total = data.byteLength;
+        this.callbacks.onSuccess({ url: context.url, data }, stats, context, null);
+      };
+      this.prefetchTimer = setTimeout(() => done(null), PREFETCH_WAIT_MS);
+      ahead.then(done);
+    }
+
+    abortInternal() {
+      this.waitingForPrefetch = false;
+      clearTimeout(this.prefetchTimer);
+      super.abortInternal();
+    }
+  };
 }

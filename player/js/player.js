@@ -6,6 +6,7 @@
 import { ClockOffset } from "./clock.js";
 import { SyncController, delayAt } from "./sync.js";
 import { ControlClient, wsUrl } from "./control.js";
+import { ClockProbe } from "./probe.js";
 import { LiveMedia, loadHls, playRejection } from "./media.js";
 import { Volume } from "./volume.js";
 import { coverUrl } from "./api.js";
@@ -76,7 +77,11 @@ const control = new ControlClient({
   onMessage: (msg) => {
     if (msg.type === "error") showTrouble("server", msg.message ?? msg.code);
   },
-  onStatus: showConnection,
+  onStatus: (status) => {
+    if (status === "open") probe.start();
+    else probe.stop();
+    showConnection(status);
+  },
   report: () => ({
     syncError: sync.error === null ? null : Math.round(sync.error * 10) / 10,
     delayMs: Math.round(roomDelay(clock.ready ? clock.serverNow(now()) : null).delayMs * 10) / 10,
@@ -88,6 +93,23 @@ const control = new ControlClient({
     device,
   }),
 });
+
+/** Clock samples timed by the network stack, which a busy main thread cannot bias (probe.js). */
+const probe = new ClockProbe({
+  url: new URL("/api/clock", location.href).href,
+  clock,
+  fetch: (url) => fetch(url, { cache: "no-store" }),
+  observeResources: (onEntries) => {
+    new PerformanceObserver((list) => onEntries(list.getEntries())).observe({ type: "resource" });
+  },
+  timeOrigin: () => performance.timeOrigin,
+});
+
+/** Checks the clock now, by both the socket's pings and the probes. */
+function measureClock() {
+  control.measure();
+  probe.burst();
+}
 
 window.bardcast = {
   /** Smoothed sync error (ms, positive = ahead), null while unknown. */
@@ -106,6 +128,8 @@ window.bardcast = {
   get syncStats() { return { ...sync.stats }; },
   /** This device cannot keep up (keeps stalling, or its seeks do not settle): it plays on, maybe out of step. */
   get struggling() { return sync.struggling; },
+  /** Audio buffered ahead of the play head (s), 0 before Join. */
+  get bufferAhead() { return media && joined ? media.bufferAhead() : 0; },
   /** How the stream plays: "hls" | "native" | "unsynced" | "none" (null while loading). */
   get mode() { return media?.mode ?? null; },
 };
@@ -150,7 +174,6 @@ function roomDelay(serverNow) {
 
 function join() {
   // Everything up to play() runs inside the click: iOS needs the gesture.
-  volume.unlock();
   if (!media.supported) {
     showTrouble("playback", "This browser cannot play the stream. Try a current Chrome, Firefox or Safari.");
     return;
@@ -189,7 +212,7 @@ function tick() {
   }
   watchPosition(playing, pdt, local);
   saveSeekBias();
-  if (action.verifyClock) control.measure();
+  if (action.verifyClock) measureClock();
   if (action.seekTo !== undefined && pdt !== null) media.seekBy((action.seekTo - pdt) / 1000);
   if (action.playbackRate !== undefined) audio.playbackRate = action.playbackRate;
   showSync(action.error, action.struggling);
@@ -216,7 +239,6 @@ function showState(state) {
   const delayChanged = session?.playbackDelayMs !== state.playbackDelayMs;
   session = state;
   if (delayChanged && media) media.setDelay(delayMs() / 1000);
-  volume.setRoom(state.volume);
   const np = state.nowPlaying;
   ui.title.textContent = np ? np.title || "Untitled" : "Nothing playing";
   ui.artist.textContent = np ? [np.artist, np.album].filter(Boolean).join(" — ") : "";
@@ -296,6 +318,8 @@ function showNotice(message) {
 }
 
 ui.volume.value = String(volume.personal);
+// Where the page cannot set the level (iOS), the hardware buttons do.
+ui.volume.closest("label").hidden = !volume.adjustable;
 ui.volume.addEventListener("input", () => volume.setPersonal(Number(ui.volume.value)));
 ui.join.addEventListener("click", join);
 ui.cover.addEventListener("error", () => {
@@ -318,8 +342,8 @@ audio.addEventListener("playing", () => {
 window.addEventListener("online", () => control.retryNow());
 document.addEventListener("visibilitychange", () => {
   if (document.visibilityState !== "visible") return;
-  volume.resume();
   control.resync();
+  probe.burst();
 });
 
 ui.join.disabled = true;

@@ -21,7 +21,9 @@
  *    each seek is learned (seekBias) and taken off the next one. Once under
  *    acquireSeekMs, or after maxAcquireSeeks seeks (counted until the next
  *    lock, also across the gaps the seeks themselves cause), the controller
- *    is locked. Join to lock is then about two seeks of ~300 ms each.
+ *    is locked. Join to lock is then about two seeks of ~300 ms each. A seek
+ *    whose readings take longer than drySeekMs to come back went outside the
+ *    buffer and waited for data: its landing teaches nothing.
  *  - locked: average the error over about a second and, once it passes
  *    startMs, set playbackRate = 1 - clamp(k * error) ONCE; go back to 1.0
  *    when the error falls under stopMs or changes sign. Only if the error
@@ -58,8 +60,9 @@
  *    what its landing taught seekBias is taken back). It settled if neither. After n unsettled seeks in a row the next seek waits
  *    backoffBaseMs * 2^(n-1) after the last one (1, 2, 4 … capped at
  *    maxBackoffMs); a settled seek resets n. While a seek has to wait, the
- *    acquisition locks and the locked loop glides with the (clamped) rate,
- *    however large the error.
+ *    acquisition waits too if the rate would take longer to glide the error
+ *    away; otherwise it locks and the locked loop glides with the (clamped)
+ *    rate, however large the error.
  *  - a listener that cannot keep up (strugglingAfter unsettled seeks, or as
  *    many stalls, within troubleWindowMs) is `struggling`: it keeps playing,
  *    seeks only for errors beyond hugeErrorMs and at most once per
@@ -121,6 +124,8 @@ export class SyncController {
    * @param {number} [opts.maxAcquireSeeks=4] acquisition seeks before falling back to rate nudges
    * @param {number} [opts.seekBias=0] landing error of a seek (ms) learned in an earlier session on this device
    * @param {number} [opts.stallSeekMs=250] after a stall, seek only when the error is beyond this (ms); glide otherwise
+   * @param {number} [opts.drySeekMs=300] a seek whose readings took longer than this (ms) to come back had to wait
+   *   for data: where it landed teaches nothing about where seeks land
    * @param {number} [opts.landingToleranceMs=100] a seek that lands further (ms) from its target did not settle
    *   (within it, the rest is seeked again while acquiring, or glided)
    * @param {number} [opts.stallWatchMs=2000] a stall this soon (ms) after a seek's readings came back: the seek did not settle
@@ -150,6 +155,7 @@ export class SyncController {
     maxAcquireSeeks = 4,
     seekBias = 0,
     stallSeekMs = 250,
+    drySeekMs = 300,
     stallWatchMs = 2000,
     landingToleranceMs = 100,
     backoffBaseMs = 1000,
@@ -162,7 +168,7 @@ export class SyncController {
     Object.assign(this, {
       seekThresholdMs, seekConfirmMs, verifyEveryMs, windowMs, minSpanMs, startMs, stopMs, gainPerSecond,
       maxRateDelta, settleMs, seekSettleMs, acquireSeekMs, acquireSpanMs, agreeMs, acquireWaitMs, maxAcquireSeeks,
-      stallSeekMs, stallWatchMs, landingToleranceMs, backoffBaseMs, maxBackoffMs, strugglingAfter, troubleWindowMs, stableMs, hugeErrorMs,
+      stallSeekMs, drySeekMs, stallWatchMs, landingToleranceMs, backoffBaseMs, maxBackoffMs, strugglingAfter, troubleWindowMs, stableMs, hugeErrorMs,
     });
     /** False until the error has been brought under acquireSeekMs since the input (re)appeared. */
     this.locked = false;
@@ -200,6 +206,8 @@ export class SyncController {
     this.lastDelayMs = null;
     /** Local ms of the last seek. */
     this.lastSeekAt = -Infinity;
+    /** How long (ms) the readings took to come back after the last seek. */
+    this.lastSeekGapMs = 0;
     /** Unsettled seeks since the last settled one: the backoff exponent. */
     this.unsettled = 0;
     /**
@@ -356,8 +364,11 @@ export class SyncController {
       this.pendingSeekCheck = false;
       const predictable = this.biasLearned;
       if (this.judging) this.judging.before = { seekBias: this.seekBias, biasLearned: this.biasLearned };
-      this.seekBias = Math.max(-300, Math.min(300, this.seekBias + (this.biasLearned ? 0.5 : 1) * error));
-      this.biasLearned = true;
+      // A seek outside the buffer waits for data, and lands late by that wait: not a landing to learn.
+      if (this.lastSeekGapMs <= this.drySeekMs) {
+        this.seekBias = Math.max(-300, Math.min(300, this.seekBias + (this.biasLearned ? 0.5 : 1) * error));
+        this.biasLearned = true;
+      }
       // A landing that could not be predicted (the first one teaches the bias) is no failure.
       if (this.judging) {
         if (predictable && Math.abs(error) > this.landingToleranceMs) this.seekUnsettled(now);
@@ -367,10 +378,15 @@ export class SyncController {
     // After a stall a small error is glided away: a seek costs another gap, which a
     // starved page may not refill in time.
     const seekBeyond = this.afterStall ? this.stallSeekMs : this.acquireSeekMs;
-    if (Math.abs(error) > seekBeyond && this.acquireSeeks < this.maxAcquireSeeks && this.seekAllowed(now, error)) {
-      this.acquireSeeks += 1;
-      this.stats.acquireSeeks += 1;
-      return { ...this.seek(target, error, now), ...verify };
+    if (Math.abs(error) > seekBeyond && this.acquireSeeks < this.maxAcquireSeeks) {
+      if (this.seekAllowed(now, error)) {
+        this.acquireSeeks += 1;
+        this.stats.acquireSeeks += 1;
+        return { ...this.seek(target, error, now), ...verify };
+      }
+      // The backoff ends sooner than the rate could take the error out: wait for it.
+      const wait = this.lastSeekAt + this.backoffMs() - now;
+      if (!this.struggling && wait < Math.abs(error) / this.maxRateDelta) return { error, rawError, ...verify };
     }
     this.locked = true;
     this.afterStall = false;
@@ -458,6 +474,7 @@ export class SyncController {
     this.hadReading = true;
     if (this.seekGap) {
       this.seekGap = false;
+      this.lastSeekGapMs = now - this.lastSeekAt;
       if (this.judging) this.judging.watchUntil = now + this.stallWatchMs;
     }
     const j = this.judging;

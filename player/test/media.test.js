@@ -1,6 +1,6 @@
 import test from "node:test";
 import assert from "node:assert/strict";
-import { nextPartUrl, playbackMode, playRejection } from "../js/media.js";
+import { nextPartUrl, playbackMode, playRejection, prefetchingLoader } from "../js/media.js";
 
 test("playbackMode: hls.js first, native HLS with getStartDate() synced, without it unsynced", () => {
   assert.equal(playbackMode({ hlsSupported: true, nativeHls: true, startDate: false }), "hls", "Chromium: hls.js, not its 'maybe'");
@@ -26,4 +26,75 @@ test("nextPartUrl: the next part on the grid, nothing for other URLs", () => {
   assert.equal(nextPartUrl("http://h/hls/256k/part/9007199254740993.m4s"), "http://h/hls/256k/part/9007199254740994.m4s", "beyond 2^53");
   assert.equal(nextPartUrl("http://h/hls/256k/seg/12.m4s"), null);
   assert.equal(nextPartUrl("http://h/hls/256k/init.mp4"), null);
+});
+
+/** What hls.js's loaders do around loadInternal (BaseLoader), with the network as a counter. */
+class FakeNetworkLoader {
+  constructor() {
+    this.stats = { loading: { start: 0, first: 0, end: 0 }, loaded: 0, total: 0, aborted: false };
+    this.callbacks = null;
+    this.context = null;
+    this.network = 0;
+  }
+
+  load(context, _config, callbacks) {
+    this.stats.loading.start = 1;
+    this.context = context;
+    this.callbacks = callbacks;
+    this.loadInternal();
+  }
+
+  loadInternal() {
+    this.network += 1;
+  }
+
+  abortInternal() {}
+
+  abort() {
+    this.abortInternal();
+    this.callbacks?.onAbort?.();
+  }
+}
+
+function loaderWith(prefetched) {
+  const Loader = prefetchingLoader(FakeNetworkLoader, { takePrefetched: (url) => prefetched.get(url) ?? null });
+  const loader = new Loader();
+  const got = [];
+  return { loader, got, load: (url) => loader.load({ url }, {}, { onSuccess: (response) => got.push(response) }) };
+}
+
+const tick = () => new Promise((resolve) => setTimeout(resolve, 0));
+
+test("prefetchingLoader: a part fetched ahead is answered from its bytes, without asking the network", async () => {
+  const bytes = new ArrayBuffer(16);
+  const { loader, got, load } = loaderWith(new Map([["http://h/part/7.m4s", Promise.resolve(bytes)]]));
+  load("http://h/part/7.m4s");
+  await tick();
+  assert.equal(loader.network, 0);
+  assert.equal(got.length, 1);
+  assert.equal(got[0].data, bytes);
+  assert.equal(loader.stats.loaded, 16);
+});
+
+test("prefetchingLoader: anything else, or a fetch ahead that failed, goes to the network once", async () => {
+  const other = loaderWith(new Map());
+  other.load("http://h/part/8.m4s");
+  assert.equal(other.loader.network, 1);
+  const failed = loaderWith(new Map([["http://h/part/9.m4s", Promise.resolve(null)]]));
+  failed.load("http://h/part/9.m4s");
+  assert.equal(failed.loader.network, 0, "waits for the fetch ahead first");
+  await tick();
+  assert.equal(failed.loader.network, 1);
+  assert.equal(failed.got.length, 0);
+});
+
+test("prefetchingLoader: an aborted request does not answer when the bytes arrive later", async () => {
+  let arrive;
+  const { loader, got, load } = loaderWith(new Map([["http://h/part/10.m4s", new Promise((resolve) => { arrive = resolve; })]]));
+  load("http://h/part/10.m4s");
+  loader.abort();
+  arrive(new ArrayBuffer(4));
+  await tick();
+  assert.equal(got.length, 0);
+  assert.equal(loader.network, 0);
 });

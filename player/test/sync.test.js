@@ -358,6 +358,43 @@ function maxSeeksPerMinute(seeks) {
   return Math.max(0, ...seeks.map((t) => seeks.filter((u) => u >= t && u < t + 60_000).length));
 }
 
+/** Real time (ms) from which the true error stays within `tolMs` to the end, Infinity if never. */
+function inSyncFrom(trace, tolMs = 10) {
+  const last = trace.findLastIndex((s) => Math.abs(s.trueError) > tolMs);
+  return last === trace.length - 1 ? Infinity : trace[last + 1].t;
+}
+
+test("join: a seek that had to wait for data teaches no landing error", () => {
+  // The first seek goes outside the buffer: the element waits 400 ms for data and lands that
+  // late. Later seeks restart playback 70 ms late, as usual.
+  let first = true;
+  const onSeek = (media, to, now) => {
+    media.seek(to, now, first ? { seekingMs: 400, restartMs: 450 } : {});
+    first = false;
+  };
+  const { c, trace, seeks } = listen({ seconds: 20, initialErrorMs: 311, onSeek });
+  assert.ok(Math.abs(c.seekBias + 70) < 10, `learned landing error ${c.seekBias} ms, not the wait for data`);
+  assert.ok(seeks.length <= 3, `${seeks.length} seeks`);
+  assert.ok(inSyncFrom(trace) <= 2000, `within 10 ms from ${inSyncFrom(trace)} ms`);
+});
+
+test("join: a seek held back by a short backoff waits for it rather than gliding for seconds", () => {
+  // The landing error is known (-70 ms), but the first seek goes outside the buffer and lands
+  // ~380 ms late: it did not settle, so the next one waits a second. Gliding 380 ms away at
+  // 3 % would take 13 s.
+  let first = true;
+  const onSeek = (media, to, now) => {
+    media.seek(to, now, first ? { seekingMs: 400, restartMs: 450 } : {});
+    first = false;
+  };
+  const { c, trace, seeks } = listen({ seconds: 20, initialErrorMs: -500, onSeek, opts: { seekBias: -70 } });
+  assert.equal(c.stats.unsettledSeeks, 1);
+  assert.equal(seeks.length, 2);
+  assert.ok(seeks[1] - seeks[0] >= 1000, `the backoff holds: ${seeks.map(Math.round)}`);
+  assert.ok(Math.abs(c.seekBias + 70) < 10, `learned landing error ${c.seekBias} ms`);
+  assert.ok(inSyncFrom(trace) <= 2500, `within 10 ms from ${inSyncFrom(trace)} ms`);
+});
+
 test("a stall of 150 ms is glided away with the rate: no seek, no seek loop", () => {
   for (const seed of [5, 6, 7]) {
     // even on a starved page, where a seek would stall again

@@ -1,6 +1,7 @@
 //! The HTTP surface: REST API, audio files, the player's static files, metrics.
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::Instant;
 
 mod audio;
@@ -25,6 +26,7 @@ use tower_http::services::{ServeDir, ServeFile};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tracing::Instrument;
 
+use crate::clock::Clock;
 use crate::gm_key::{GmKey, Refusal};
 use crate::metrics::Metrics;
 use crate::state::AppState;
@@ -39,6 +41,7 @@ pub fn router(state: AppState) -> Router {
     let player = state.player_dir.0.clone();
     let api = Router::new()
         .route("/api/health", get(health))
+        .route("/api/clock", get(clock))
         .merge(library::routes())
         .merge(cache::routes())
         .merge(session::routes())
@@ -154,6 +157,15 @@ struct Health {
     tracks: u64,
     missing_tracks: u64,
     version: &'static str,
+}
+
+/// The server's clock for a clock probe: when the request was handled (Unix ms with fraction),
+/// as `serverReceived` and `serverSent` of a ping. The page times the request by the browser's
+/// network stack (Resource Timing), which a busy main thread does not delay.
+async fn clock(State(clock): State<Arc<dyn Clock>>) -> Response {
+    let now = crate::clock::unix_ms_f64(clock.now());
+    let body = serde_json::json!({ "serverReceived": now, "serverSent": now });
+    ([(header::CACHE_CONTROL, "no-store")], Json(body)).into_response()
 }
 
 async fn health(State(state): State<AppState>) -> Response {

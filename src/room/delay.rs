@@ -6,10 +6,12 @@
 //! buffered and how far they are from their target; from those, the delay they actually
 //! play at minus their buffer is how late parts reach them (their *lateness*, which does
 //! not depend on D, so a listener still gliding to a new D is judged right). The highest
-//! lateness over [`WINDOW_MS`] plus [`MARGIN_MS`] is what that listener needs. D rises when
+//! lateness over [`WINDOW_MS`] but one (a single spike is what the margin is for) plus
+//! [`MARGIN_MS`] is what that listener needs; a stall for want of data asks for a step
+//! more (a stall with audio buffered is a busy device's, which D cannot help). D rises when
 //! one needs more than it has, by at most [`STEP_MS`] every [`STEP_EVERY_MS`], up to the
 //! ceiling. A step is not a jump but a [`DelayRamp`]: announced [`RAMP_LEAD_MS`] ahead, D
-//! moves linearly at [`RAMP_MS_PER_S`], so every listener follows the same target at the
+//! moves linearly ([`RISE_MS_PER_S`] up, [`FALL_MS_PER_S`] down), so every listener follows the same target at the
 //! same moment (each plays at `1 − slope` through it) and nobody hears or drifts through a
 //! step. D falls by one step after [`LOWER_AFTER_MS`] in which every
 //! listener had room to spare, down to the floor. A listener that would need more than the
@@ -29,9 +31,12 @@ pub const STEP_EVERY_MS: u64 = 4000;
 /// How long before its ramp starts a step is announced, ms: time for the state to reach
 /// every listener, also over a slow path.
 pub const RAMP_LEAD_MS: u64 = 1000;
-/// Speed of D through a ramp, ms per s: 2.5 %, so a player plays at 0.975 (or 1.025)
-/// through a 100 ms step of 4 s.
-pub const RAMP_MS_PER_S: u64 = 25;
+/// Speed of D through a rising ramp, ms per s: 2.5 %, so a player plays at 0.975 through a
+/// 100 ms step of 4 s (its pitch 43 cents low): someone is about to starve.
+pub const RISE_MS_PER_S: u64 = 25;
+/// Speed of D through a falling ramp, ms per s: 1 %, so a player plays at 1.01 through a
+/// 100 ms step of 10 s (17 cents high): nobody is in a hurry, and it is gentler to hear.
+pub const FALL_MS_PER_S: u64 = 10;
 /// Time every listener must have had room to spare before D falls a step, ms.
 pub const LOWER_AFTER_MS: u64 = 30_000;
 /// Room to spare above [`MARGIN_MS`] that allows D to fall, ms.
@@ -47,6 +52,9 @@ pub const JOIN_GRACE_MS: u64 = 10_000;
 pub const LOCKED_GRACE_MS: u64 = 3_000;
 /// D is a multiple of this, ms.
 const GRAIN_MS: u64 = 50;
+/// A stall with less than this much audio buffered is one for want of data, ms. With more,
+/// the device could not play what it had (a busy CPU): a higher D would not help it.
+const STARVED_BELOW_MS: f64 = 100.0;
 
 /// Bounds of D, ms.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,10 +67,11 @@ pub struct DelayBounds {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ListenerNeed {
     pub client_id: String,
-    /// Highest lateness of its parts over the window: the delay it played at minus the
-    /// audio it had buffered, ms.
+    /// Lateness of its parts over the window (the delay it played at minus the audio it had
+    /// buffered), ms: the highest but one, since one spike is what [`MARGIN_MS`] is for; the
+    /// highest when there is only one report.
     pub lateness_ms: f64,
-    /// It reported a stall within the window.
+    /// It reported a stall for want of data within the window.
     pub stalled: bool,
 }
 
@@ -226,17 +235,17 @@ impl Delay {
         if current == target || !due {
             return false;
         }
-        let next = if target > current {
-            (current + STEP_MS).min(target)
+        let (next, ms_per_s) = if target > current {
+            ((current + STEP_MS).min(target), RISE_MS_PER_S)
         } else {
-            current.saturating_sub(STEP_MS).max(target)
+            (current.saturating_sub(STEP_MS).max(target), FALL_MS_PER_S)
         };
         let starts_at_ms = now_ms + RAMP_LEAD_MS;
         self.status.ramp = Some(DelayRamp {
             from_ms: current,
             to_ms: next,
             starts_at_ms,
-            ends_at_ms: starts_at_ms + current.abs_diff(next) * 1000 / RAMP_MS_PER_S,
+            ends_at_ms: starts_at_ms + current.abs_diff(next) * 1000 / ms_per_s,
         });
         self.status.current_ms = next;
         self.stepped_at = Some(now_ms);
@@ -292,8 +301,7 @@ impl Reports {
     /// positive = ahead of its target), the D it aimed at (`delay_ms`, the room's D at
     /// `at_ms`, when it did not say) and its state. Only playing or stalled listeners count.
     pub fn record(&mut self, client: &str, at_ms: u64, delay_ms: f64, report: ListenerReport<'_>) {
-        let stalled = report.state == Some("stalled");
-        if !(stalled || report.state == Some("playing")) {
+        if !matches!(report.state, Some("stalled" | "playing")) {
             self.forget(client);
             return;
         }
@@ -309,6 +317,7 @@ impl Reports {
         else {
             return;
         };
+        let stalled = report.state == Some("stalled") && buffer_ms < STARVED_BELOW_MS;
         // Ahead of its target by e, it plays at D − e.
         let error_ms = report.sync_error_ms.filter(|e| e.is_finite()).unwrap_or(0.0).clamp(-60_000.0, 60_000.0);
         let aimed_ms = report.delay_ms.filter(|d| d.is_finite() && *d >= 0.0).map_or(delay_ms, |d| d.min(60_000.0));
@@ -339,10 +348,14 @@ impl Reports {
         let mut needs: Vec<ListenerNeed> = self
             .by_client
             .iter()
-            .map(|(client, reports)| ListenerNeed {
-                client_id: client.clone(),
-                lateness_ms: reports.iter().map(|r| r.lateness_ms).fold(f64::NEG_INFINITY, f64::max),
-                stalled: reports.iter().any(|r| r.stalled),
+            .map(|(client, reports)| {
+                let mut lateness: Vec<f64> = reports.iter().map(|r| r.lateness_ms).collect();
+                lateness.sort_by(|a, b| b.total_cmp(a));
+                ListenerNeed {
+                    client_id: client.clone(),
+                    lateness_ms: lateness.get(1).or(lateness.first()).copied().unwrap_or(f64::NEG_INFINITY),
+                    stalled: reports.iter().any(|r| r.stalled),
+                }
             })
             .collect();
         needs.sort_by(|a, b| a.client_id.cmp(&b.client_id));
@@ -388,21 +401,22 @@ mod tests {
         let ramp = d.status().ramp.expect("a step has a ramp");
         assert_eq!(ramp, DelayRamp { from_ms: 400, to_ms: 450, starts_at_ms: 11_000, ends_at_ms: 13_000 });
         assert_eq!(d.current_ms(), 450, "the destination");
-        // D itself moves only from the ramp's start, at RAMP_MS_PER_S.
+        // D itself moves only from the ramp's start, at RISE_MS_PER_S.
         assert_eq!(d.status().at(10_500), 400.0);
         assert_eq!(d.status().at(11_000), 400.0);
         assert_eq!(d.status().at(12_000), 425.0);
         assert_eq!(d.status().at(13_000), 450.0);
         assert_eq!(d.status().at(99_000), 450.0);
-        // Falling works the same way, and no new step starts inside a ramp.
+        // Falling works the same way, more gently, and no new step starts inside a ramp.
         let mut d = Delay::new(BOUNDS, Some(1000));
         d.pin(Some(800));
         assert!(d.update(0, &[]));
-        assert!(!d.update(4_500, &[]), "the first ramp ends at 5 s");
-        assert!(d.update(5_000, &[]));
+        assert_eq!(d.status().ramp.unwrap().ends_at_ms, 11_000, "1 s ahead, then 100 ms at FALL_MS_PER_S");
+        assert!(!d.update(10_500, &[]), "the first ramp ends at 11 s");
+        assert!(d.update(11_000, &[]));
         let ramp = d.status().ramp.unwrap();
         assert_eq!((ramp.from_ms, ramp.to_ms), (900, 800));
-        assert_eq!(d.status().at(7_000), 875.0);
+        assert_eq!(d.status().at(14_000), 880.0);
     }
 
     #[test]
@@ -502,10 +516,57 @@ mod tests {
     }
 
     #[test]
+    fn one_spike_of_lateness_is_left_to_the_margin_and_a_second_counts() {
+        let mut r = Reports::default();
+        let late = |late_ms| ListenerReport {
+            buffer_s: Some(0.3),
+            state: Some("playing"),
+            locked: Some(true),
+            late_ms: Some(late_ms),
+            ..ListenerReport::default()
+        };
+        r.record("a", 0, 400.0, late(0.0));
+        let after_grace = LOCKED_GRACE_MS;
+        r.record("a", after_grace, 400.0, late(150.0));
+        assert_eq!(r.needs(after_grace), [listener("a", 150.0)], "one report is all there is");
+        r.record("a", after_grace + 1_000, 400.0, late(420.0));
+        r.record("a", after_grace + 2_000, 400.0, late(120.0));
+        assert_eq!(r.needs(after_grace + 2_000), [listener("a", 150.0)]);
+        r.record("a", after_grace + 3_000, 400.0, late(380.0));
+        assert_eq!(r.needs(after_grace + 3_000), [listener("a", 380.0)]);
+    }
+
+    #[test]
+    fn a_stall_with_audio_buffered_is_the_devices_and_asks_for_no_more_d() {
+        let mut r = Reports::default();
+        let stalled = |buffer_s| ListenerReport {
+            buffer_s: Some(buffer_s),
+            state: Some("stalled"),
+            locked: Some(true),
+            late_ms: Some(100.0),
+            ..ListenerReport::default()
+        };
+        r.record("busy", 0, 400.0, stalled(0.5));
+        r.record("starved", 0, 400.0, stalled(0.02));
+        r.record("busy", LOCKED_GRACE_MS, 400.0, stalled(0.5));
+        r.record("starved", LOCKED_GRACE_MS, 400.0, stalled(0.02));
+        let needs = r.needs(LOCKED_GRACE_MS);
+        assert_eq!(
+            needs,
+            [listener("busy", 100.0), ListenerNeed { client_id: "starved".into(), lateness_ms: 100.0, stalled: true }]
+        );
+        let mut d = Delay::new(BOUNDS, None);
+        d.update(LOCKED_GRACE_MS, &needs[..1]);
+        assert_eq!(d.current_ms(), BOUNDS.floor_ms);
+        d.update(LOCKED_GRACE_MS, &needs);
+        assert_eq!(d.current_ms(), BOUNDS.floor_ms + STEP_MS);
+    }
+
+    #[test]
     fn a_listener_that_says_it_locked_counts_from_shortly_after() {
         let mut r = Reports::default();
         let report = |locked, state| ListenerReport {
-            buffer_s: Some(0.1),
+            buffer_s: Some(0.05),
             sync_error_ms: Some(-300.0),
             delay_ms: Some(400.0),
             state: Some(state),
@@ -520,7 +581,7 @@ mod tests {
         assert!(r.needs(4_000).is_empty(), "within {LOCKED_GRACE_MS} ms of its lock");
         // Once past it, everything counts again, a stall (which unlocks it) too.
         r.record("a", 5_000, 400.0, report(Some(false), "stalled"));
-        assert_eq!(r.needs(5_000), [ListenerNeed { client_id: "a".into(), lateness_ms: 600.0, stalled: true }]);
+        assert_eq!(r.needs(5_000), [ListenerNeed { client_id: "a".into(), lateness_ms: 650.0, stalled: true }]);
         // One that does not say counts after JOIN_GRACE_MS.
         r.record("b", 0, 400.0, report(None, "playing"));
         r.record("b", 5_000, 400.0, report(None, "playing"));

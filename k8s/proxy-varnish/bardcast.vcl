@@ -3,7 +3,7 @@ vcl 4.1;
 # without nginx's cache-lock polling. The origin's address is not in this file: it includes
 # ./bardcast-backend.vcl from its own folder, one line such as
 #     backend bardcast_origin { .host = "127.0.0.1"; .port = "3000"; }
-# (k8s/proxy/render-varnish-local.sh writes both into a folder for local runs and tests;
+# (k8s/proxy-varnish/render-varnish-local.sh writes both into a folder for local runs and tests;
 # in a container, mount both files side by side, e.g. from one ConfigMap.) Run varnishd with
 # -p pipe_timeout=3600 (the /ws idle timeout; VCL 7.1 cannot set it per request).
 #
