@@ -25,6 +25,8 @@ pub struct AacEncoder {
     config: TrackConfig,
     /// Encoded frames still to drop: the encoder's delay, in whole frames.
     priming_left: u64,
+    /// The last frame dropped: a decoder needs it before frame 0 to decode that exactly.
+    lead_in: Vec<u8>,
     /// Per-channel samples given to [`AacEncoder::encode`].
     samples_in: u64,
     /// Frames handed out so far (after priming).
@@ -59,10 +61,17 @@ impl AacEncoder {
             enc,
             config,
             priming_left: u64::from(info.nDelay).div_ceil(u64::from(FRAME_SAMPLES)),
+            lead_in: Vec::new(),
             samples_in: 0,
             frames_out: 0,
             out: vec![0; (info.maxOutBufBytes as usize).max(8192)],
         })
+    }
+
+    /// The frame before frame 0, which a decoder needs to decode frame 0 exactly (the MDCT
+    /// overlaps); empty until the encoder's delay has passed.
+    pub fn lead_in(&self) -> &[u8] {
+        &self.lead_in
     }
 
     /// The AudioSpecificConfig and bitrate, for the init segment.
@@ -112,6 +121,9 @@ impl AacEncoder {
             if info.output_size > 0 {
                 if self.priming_left > 0 {
                     self.priming_left -= 1;
+                    if self.priming_left == 0 {
+                        self.lead_in = self.out[..info.output_size].to_vec();
+                    }
                 } else if self.frames_out < limit {
                     self.frames_out += 1;
                     frame(&self.out[..info.output_size])?;

@@ -41,6 +41,7 @@
 //! # }
 //! ```
 
+pub mod aac_decode;
 pub mod decode;
 pub mod encode;
 mod error;
@@ -141,12 +142,17 @@ pub trait PartSink {
 }
 
 /// What [`segment_track`] found.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct TrackSummary {
     /// Decoded audio length in samples at 48 kHz.
     pub duration: Samples,
     /// Parts per rendition: `ceil(duration / 24576)`.
     pub parts: u64,
+    /// Integrated loudness (EBU R128), LUFS; `None` for silence.
+    pub loudness_lufs: Option<f64>,
+    /// The first rendition's AAC frame before frame 0: decoded first, it makes the track's
+    /// first samples exact (see [`encode::AacEncoder::lead_in`]).
+    pub lead_in: Vec<u8>,
     /// Problems that did not stop decoding, e.g. corrupt packets skipped.
     pub warnings: Vec<String>,
 }
@@ -184,6 +190,42 @@ pub fn silence_part(params: &EncoderParams) -> Result<Vec<u8>> {
     fmp4::write_part(1, 0, &frames)
 }
 
+/// Blocks of the track in flight to the loudness meter at most.
+const METER_QUEUE: usize = 64;
+
+/// Measures integrated loudness (EBU R128) on a thread of its own: the K-weighting filters
+/// cost about a third of an encode, and the encode need not wait for them.
+struct LoudnessMeter {
+    blocks: std::sync::mpsc::SyncSender<(Vec<f32>, Vec<f32>)>,
+    thread: std::thread::JoinHandle<Option<f64>>,
+}
+
+impl LoudnessMeter {
+    fn start() -> Self {
+        let (blocks, rx) = std::sync::mpsc::sync_channel::<(Vec<f32>, Vec<f32>)>(METER_QUEUE);
+        let thread = std::thread::spawn(move || {
+            let mut meter = ebur128::EbuR128::new(u32::from(CHANNELS), SAMPLE_RATE, ebur128::Mode::I).ok()?;
+            for (left, right) in rx {
+                meter.add_frames_planar_f32(&[&left, &right]).ok()?;
+            }
+            // The meter's gate makes silence -inf.
+            meter.loudness_global().ok().filter(|l| l.is_finite())
+        });
+        LoudnessMeter { blocks, thread }
+    }
+
+    /// Measures a block of 48 kHz stereo; a meter that failed simply stops measuring.
+    fn add(&self, left: &[f32], right: &[f32]) {
+        let _ = self.blocks.send((left.to_vec(), right.to_vec()));
+    }
+
+    /// The track's loudness, LUFS; `None` for silence or if the meter failed.
+    fn finish(self) -> Option<f64> {
+        drop(self.blocks);
+        self.thread.join().ok().flatten()
+    }
+}
+
 /// One rung of the ladder while a track is encoded: its encoder and the part being filled.
 struct Rendition {
     encoder: AacEncoder,
@@ -219,6 +261,7 @@ fn run(mut decoder: Decoder, params: &[EncoderParams], sink: &mut impl PartSink)
         .map(|p| Ok(Rendition { encoder: AacEncoder::new(p)?, frames: Vec::new(), next_index: 0 }))
         .collect::<Result<Vec<_>>>()?;
     let mut resampler = Resampler::new(decoder.sample_rate())?;
+    let meter = LoudnessMeter::start();
     let mut duration = Samples::ZERO;
     let mut pcm: Vec<i16> = Vec::new();
 
@@ -227,6 +270,7 @@ fn run(mut decoder: Decoder, params: &[EncoderParams], sink: &mut impl PartSink)
         if duration > MAX_DURATION {
             return Err(Error::TooLong { max_hours: MAX_DURATION.0 / 3600 / u64::from(SAMPLE_RATE) });
         }
+        meter.add(left, right);
         interleave_i16(left, right, &mut pcm);
         for (i, r) in renditions.iter_mut().enumerate() {
             let Rendition { encoder, frames, .. } = r;
@@ -257,7 +301,9 @@ fn run(mut decoder: Decoder, params: &[EncoderParams], sink: &mut impl PartSink)
         })?;
         r.flush(i, sink, true)?;
     }
-    Ok(TrackSummary { duration, parts: duration.parts_ceil(), warnings: decoder.warnings() })
+    let lead_in = renditions.first().map(|r| r.encoder.lead_in().to_vec()).unwrap_or_default();
+    let loudness_lufs = meter.finish();
+    Ok(TrackSummary { duration, parts: duration.parts_ceil(), loudness_lufs, lead_in, warnings: decoder.warnings() })
 }
 
 /// A 16-bit PCM WAV file in memory: for examples, tests and benches.
