@@ -13,6 +13,7 @@ pub mod ids;
 pub mod library;
 pub mod metrics;
 pub mod room;
+pub mod stage;
 pub mod state;
 
 use std::net::SocketAddr;
@@ -63,13 +64,15 @@ impl App {
             config.bitrates.0.clone(),
             config.cache_concurrency.map_or_else(cache::default_prepare_concurrency, usize::from),
         )?;
-        let live = LiveParts::new(cache.clone(), library.music_dir().to_path_buf());
+        let live = LiveParts::new(cache.clone(), library.music_dir().to_path_buf())?;
         let options = RoomOptions {
             playback_delay_ms: config.playback_delay_ms,
             max_playback_delay_ms: config.max_playback_delay_ms,
             shuffle_seed: config.shuffle_seed,
         };
         let room = RoomHandle::start(library.clone(), cache.clone(), clock.clone(), options).await?;
+        tokio::spawn(live.clone().render_as_published(room.clone()));
+        tokio::spawn(record_loudness(cache.clone(), library.clone()));
         let state = AppState::new(Handles {
             library,
             gm_key: GmKey::new(gm_key),
@@ -168,4 +171,22 @@ fn resolve_gm_key(library: &Library, configured: Option<&str>) -> Result<String,
 fn new_key() -> String {
     use rand::distr::{Alphanumeric, SampleString};
     Alphanumeric.sample_string(&mut rand::rng(), 24)
+}
+
+/// Keeps each track's loudness in SQLite as the cache measures it (on its first encode).
+async fn record_loudness(cache: SegmentCache, library: Library) {
+    let mut measured = cache.measured();
+    loop {
+        match measured.recv().await {
+            Ok((fingerprint, lufs)) => {
+                if let Err(e) = library.call(move |db| Ok(db.set_loudness(&fingerprint, lufs)?)).await {
+                    tracing::warn!(error = %e, "cannot record a track's loudness");
+                }
+            }
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                tracing::warn!(missed = n, "loudness measurements came faster than they were recorded");
+            }
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+        }
+    }
 }

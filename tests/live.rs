@@ -101,15 +101,18 @@ async fn the_queue_advances_at_a_track_end_and_a_folder_plays() {
     let (_, folder) = s.gm_json(Method::POST, "/api/folders", json!({"name": "Tones"})).await;
     let fid = folder["id"].as_i64().unwrap();
     s.gm_json(Method::POST, &format!("/api/folders/{fid}/tracks"), json!({"trackIds": [ids[1], ids[0]]})).await;
+    let set = command(&s, "settings", json!({"crossfadeSeconds": 1})).await;
+    assert_eq!(set["crossfadeSeconds"], 1.0);
     let v = command(&s, "play", json!({"folderId": fid})).await;
     assert_eq!(v["nowPlaying"]["trackId"], ids[1]);
     assert_eq!(v["queue"].as_array().unwrap().len(), 2);
-    // Track 2 lasts 4 s: by 6 s the next one plays.
+    // Track 2 lasts 4 s (8 parts): the next one starts 2 parts (the 1 s crossfade) earlier.
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let st = s.get_json("/api/session").await;
         if st["nowPlaying"]["trackId"] == ids[0] {
-            assert!(st["effectiveAtMs"].as_u64().unwrap() >= v["effectiveAtMs"].as_u64().unwrap() + 3500);
+            let after = st["effectiveAtMs"].as_u64().unwrap() - v["effectiveAtMs"].as_u64().unwrap();
+            assert_eq!(after, 6 * 512, "{st}");
             break;
         }
         assert!(Instant::now() < deadline, "the queue did not advance: {st}");
@@ -296,6 +299,14 @@ async fn the_control_socket_syncs_clocks_pushes_state_and_guards_commands() {
     assert_eq!(pong["clientSent"], t0);
     let (t1, t2) = (pong["serverReceived"].as_f64().unwrap(), pong["serverSent"].as_f64().unwrap());
     assert!(t1 <= t2 && (t1 - t0).abs() < 1000.0);
+    // The same clock over HTTP, for probes the browser times itself; never cached.
+    let before = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs_f64() * 1000.0;
+    let probe = s.get("/api/clock").await;
+    let after = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs_f64() * 1000.0;
+    assert_eq!(probe.headers()["cache-control"], "no-store");
+    let probe: Value = probe.json().await.unwrap();
+    let (t1, t2) = (probe["serverReceived"].as_f64().unwrap(), probe["serverSent"].as_f64().unwrap());
+    assert!(before <= t1 && t1 <= t2 && t2 <= after, "{before} ≤ {t1} ≤ {t2} ≤ {after}");
 
     // A listener cannot control the room.
     send(&mut listener, json!({"type": "command", "id": 5, "command": "play", "trackId": ids[0]})).await;

@@ -12,7 +12,6 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use bardcast::clock::{unix_ms, Clock, ManualClock};
 use bardcast::config::Cli;
-use bardcast::room::timeline::Content;
 use bardcast::App;
 use clap::Parser;
 use common::GM_KEY;
@@ -111,7 +110,7 @@ fn frames(part: &[u8]) -> Vec<Vec<u8>> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn simulation_of_a_day_of_random_commands_keeps_every_hls_promise() {
+async fn simulation_of_six_hours_of_random_commands_keeps_every_hls_promise() {
     let start = UNIX_EPOCH + Duration::from_millis(1_764_028_800_000);
     let clock = Arc::new(ManualClock::new(start));
     let (app, _dir) = manual_app("sim", clock.clone()).await;
@@ -132,9 +131,11 @@ async fn simulation_of_a_day_of_random_commands_keeps_every_hls_promise() {
     let mut last_playlist: Option<m3u8_rs::MediaPlaylist> = None;
     let mut commands = 0;
     let mut checked_parts = 0;
-    let day = Duration::from_secs(24 * 3600);
+    // Six hours: every part in which something sounds is rendered (mixed and encoded), which
+    // in a debug build takes ~20 ms.
+    let span = Duration::from_secs(6 * 3600);
     let mut track_parts_seen = 0;
-    while clock.now().duration_since(start).unwrap() < day {
+    while clock.now().duration_since(start).unwrap() < span {
         // Mostly short steps (to see every part), sometimes long jumps.
         let step = if rng.random_bool(0.9) { rng.random_range(100..2500) } else { rng.random_range(2_500..120_000) };
         clock.advance(Duration::from_millis(step));
@@ -228,25 +229,13 @@ async fn simulation_of_a_day_of_random_commands_keeps_every_hls_promise() {
                 let parsed = segmenter::fmp4::parse_part(&bytes).unwrap();
                 assert_eq!(parsed.base_media_decode_time, p * 24_576, "media time is wall time");
                 assert_eq!(parsed.frames.len(), 24);
-                // The part carries the track part the timeline names (continuity of the track).
+                // A part in which no voice sounds is the silent part; any other is rendered.
                 let silence = frames(&state.cache.silence_part(0).unwrap());
-                let got = frames(&bytes);
-                match timeline.content_at(p) {
-                    Content::Silence => assert_eq!(got, silence, "part {p} should be silence"),
-                    Content::Track { track, index } => {
-                        let key = bardcast::cache::SourceKey {
-                            fingerprint: track.fingerprint.clone(),
-                            path: state.library.music_dir().join(std::str::from_utf8(&track.relpath).unwrap()),
-                        };
-                        match state.cache.part(&key, 0, index).await.unwrap() {
-                            Some(cached) => {
-                                let want = frames(&cached);
-                                assert_eq!(&got[..want.len()], &want[..], "part {p} = track part {index}");
-                                track_parts_seen += 1;
-                            }
-                            None => assert_eq!(got, silence),
-                        }
-                    }
+                let (from, to) = bardcast::stage::window(p);
+                if bardcast::stage::voices(&timeline, from, to).is_empty() {
+                    assert_eq!(frames(&bytes), silence, "part {p} should be silence");
+                } else {
+                    track_parts_seen += 1;
                 }
                 checked_parts += 1;
             }
@@ -262,9 +251,9 @@ async fn simulation_of_a_day_of_random_commands_keeps_every_hls_promise() {
         // Re-fetch only what a CDN could still ask the origin for: the last ten minutes.
         seen.retain(|_, (_, at)| *at + 600_000 > now);
     }
-    assert!(commands > 1000, "only {commands} commands succeeded");
-    assert!(checked_parts > 10_000, "only {checked_parts} parts checked");
-    assert!(track_parts_seen > 1000, "only {track_parts_seen} track parts were heard");
+    assert!(commands > 250, "only {commands} commands succeeded");
+    assert!(checked_parts > 2_500, "only {checked_parts} parts checked");
+    assert!(track_parts_seen > 250, "only {track_parts_seen} parts with sound were heard");
 }
 
 fn json_of(body: &[u8]) -> Value {
@@ -317,6 +306,8 @@ async fn a_1200_track_queue_shows_and_takes_absolute_positions() {
     let (st, _, _) =
         call(&router, "POST", "/api/session/queue", Some(json!({"action": "add", "trackIds": queue}))).await;
     assert_eq!(st, 200);
+    // 5 s tracks under a 3 s crossfade would advance by themselves while the clock stands.
+    call(&router, "POST", "/api/session/settings", Some(json!({"crossfadeSeconds": 0}))).await;
     call(&router, "POST", "/api/session/resume", Some(json!({}))).await;
     for _ in 0..900 {
         let (st, _, body) = call(&router, "POST", "/api/session/next", Some(json!({}))).await;

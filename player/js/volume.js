@@ -1,7 +1,11 @@
 /**
- * Output volume = GM (room) volume × the listener's own volume, both 0..1.
- * Where `audio.volume` is read-only (iOS), the element is routed through a
- * Web Audio GainNode instead; that must be set up inside the Join gesture.
+ * The listener's own volume (0..1), remembered on this device. The GM's volume is in the
+ * stream itself, so every listener hears it change at the same moment.
+ *
+ * Where `audio.volume` is read-only (iOS), the hardware buttons set the level and the page
+ * offers no slider. It builds no Web Audio route either: a routed element mishandles
+ * playbackRate ≠ 1 with preservesPitch off (WebKit bug 240405) and falls silent when the
+ * screen locks.
  */
 
 const STORAGE_KEY = "bardcast.volume";
@@ -16,38 +20,10 @@ export class Volume {
   /** @param {HTMLAudioElement} audio */
   constructor(audio) {
     this.audio = audio;
-    /** Room volume set by the GM (0..1). */
-    this.room = 1;
     /** This listener's volume (0..1). */
     this.personal = storedVolume();
-    this.context = null;
-    this.gain = null;
-  }
-
-  /** Call from the Join click: builds the Web Audio route if the element's volume is read-only. */
-  unlock() {
-    if (this.context) {
-      this.context.resume();
-      return;
-    }
-    if (!volumeIsReadOnly(this.audio)) return;
-    const Context = window.AudioContext ?? window.webkitAudioContext;
-    if (!Context) return;
-    this.context = new Context();
-    this.gain = this.context.createGain();
-    this.context.createMediaElementSource(this.audio).connect(this.gain).connect(this.context.destination);
-    this.context.resume();
-    this.apply();
-  }
-
-  /** Resumes a Web Audio route the browser suspended (page hidden, call). */
-  resume() {
-    if (this.context?.state === "suspended") this.context.resume();
-  }
-
-  /** @param {number} value 0..1, from the GM */
-  setRoom(value) {
-    this.room = Number.isFinite(value) ? Math.min(1, Math.max(0, value)) : 1;
+    /** False where the element's volume is read-only: the hardware buttons set it. */
+    this.adjustable = !volumeIsReadOnly(audio);
     this.apply();
   }
 
@@ -64,9 +40,7 @@ export class Volume {
 
   /** @private */
   apply() {
-    const level = this.room * this.personal;
-    if (this.gain) this.gain.gain.value = level;
-    else this.audio.volume = level;
+    if (this.adjustable) this.audio.volume = this.personal;
   }
 }
 

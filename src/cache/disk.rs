@@ -29,7 +29,7 @@ use segmenter::EncoderParams;
 /// Name of the manifest inside a track folder.
 pub(super) const MANIFEST: &str = "manifest.json";
 /// Bumped when the layout of a track folder changes; older folders are re-encoded.
-const MANIFEST_VERSION: u32 = 1;
+const MANIFEST_VERSION: u32 = 2;
 /// Prefix of encodes in progress.
 const TMP_PREFIX: &str = ".tmp-";
 /// Prefix of evicted tracks being deleted.
@@ -52,10 +52,24 @@ pub(super) struct Manifest {
     pub duration_samples: u64,
     /// Per rendition, each part's size in bytes.
     pub part_sizes: Vec<Vec<u32>>,
+    /// Rendition 0's AAC frame before frame 0 (see `TrackSummary::lead_in`); empty in caches
+    /// written before it was kept.
+    #[serde(default)]
+    pub lead_in: Vec<u8>,
+    /// Integrated loudness (EBU R128), LUFS; `None` for silence.
+    #[serde(default)]
+    pub loudness_lufs: Option<f64>,
 }
 
 impl Manifest {
-    pub fn new(fingerprint: &str, ladder: &[EncoderParams], duration_samples: u64, ends: &[Vec<u64>]) -> Self {
+    pub fn new(
+        fingerprint: &str,
+        ladder: &[EncoderParams],
+        duration_samples: u64,
+        ends: &[Vec<u64>],
+        lead_in: Vec<u8>,
+        loudness_lufs: Option<f64>,
+    ) -> Self {
         let part_sizes = ends
             .iter()
             .map(|e| {
@@ -76,6 +90,8 @@ impl Manifest {
             parts: ends.first().map_or(0, |e| e.len() as u64),
             duration_samples,
             part_sizes,
+            lead_in,
+            loudness_lufs,
         }
     }
 
@@ -101,6 +117,10 @@ pub(super) struct Found {
     pub name: String,
     pub ends: Vec<Vec<u64>>,
     pub bytes: u64,
+    /// Decoded length in samples at 48 kHz.
+    pub samples: u64,
+    pub lead_in: Vec<u8>,
+    pub loudness_lufs: Option<f64>,
     /// When the track was completed (the manifest's mtime): its place in the LRU order.
     pub completed: SystemTime,
 }
@@ -236,7 +256,15 @@ fn load_track(dir: &Path, name: &str, keys: &[String]) -> Result<Found, String> 
         bytes += have;
     }
     let completed = fs::metadata(&manifest_path).and_then(|m| m.modified()).unwrap_or(SystemTime::UNIX_EPOCH);
-    Ok(Found { name: name.to_owned(), ends, bytes, completed })
+    Ok(Found {
+        name: name.to_owned(),
+        ends,
+        bytes,
+        samples: m.duration_samples,
+        lead_in: m.lead_in,
+        loudness_lufs: m.loudness_lufs,
+        completed,
+    })
 }
 
 #[cfg(test)]
@@ -255,7 +283,7 @@ mod tests {
     #[test]
     fn manifest_sizes_round_trip_to_offsets() {
         let ends = vec![vec![10, 25, 31]];
-        let m = Manifest::new("fp", &[EncoderParams::default()], 1000, &ends);
+        let m = Manifest::new("fp", &[EncoderParams::default()], 1000, &ends, vec![1, 2], Some(-18.0));
         assert_eq!(m.part_sizes, vec![vec![10, 15, 6]]);
         assert_eq!(m.parts, 3);
         assert_eq!(m.ends(), ends);

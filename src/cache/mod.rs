@@ -32,7 +32,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use serde::Serialize;
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::{broadcast, watch, Semaphore};
 
 use segmenter::{EncoderParams, Part, PartSink};
 
@@ -130,6 +130,8 @@ struct Shared {
     prepare_concurrency: usize,
     closed: AtomicBool,
     state: Mutex<State>,
+    /// (fingerprint, loudness) of each finished encode.
+    measured: broadcast::Sender<(String, Option<f64>)>,
 }
 
 #[derive(Default)]
@@ -160,6 +162,12 @@ struct State {
 struct Cached {
     /// Per rendition, each part's end offset in its data file.
     ends: Arc<Vec<Vec<u64>>>,
+    /// Decoded length in samples at 48 kHz.
+    samples: u64,
+    /// Rendition 0's frame before frame 0; empty if unknown.
+    lead_in: Arc<[u8]>,
+    /// Integrated loudness, LUFS; `None` for silence.
+    loudness_lufs: Option<f64>,
     bytes: u64,
     last_access: u64,
 }
@@ -183,8 +191,10 @@ struct Encoded {
     ends: Vec<Vec<u64>>,
     /// Bytes written, all renditions.
     bytes: u64,
-    /// The audio's length.
-    audio_seconds: f64,
+    /// The audio's length in samples at 48 kHz.
+    samples: u64,
+    lead_in: Vec<u8>,
+    loudness_lufs: Option<f64>,
 }
 
 struct Progress {
@@ -239,7 +249,17 @@ impl SegmentCache {
         for f in found {
             state.tick += 1;
             state.bytes += f.bytes;
-            state.tracks.insert(f.name, Cached { ends: Arc::new(f.ends), bytes: f.bytes, last_access: state.tick });
+            state.tracks.insert(
+                f.name,
+                Cached {
+                    ends: Arc::new(f.ends),
+                    samples: f.samples,
+                    lead_in: f.lead_in.into(),
+                    loudness_lufs: f.loudness_lufs,
+                    bytes: f.bytes,
+                    last_access: state.tick,
+                },
+            );
         }
         tracing::info!(
             dir = %root.display(), tracks = state.tracks.len(), bytes = state.bytes, max_bytes,
@@ -256,6 +276,7 @@ impl SegmentCache {
                 prepare_concurrency,
                 closed: AtomicBool::new(false),
                 state: Mutex::new(state),
+                measured: broadcast::channel(256).0,
             }),
         };
         cache.shared.evict();
@@ -340,6 +361,33 @@ impl SegmentCache {
             Lookup::Failed(e) => Err(e),
             Lookup::Absent => Err(CacheError::Closed),
         }
+    }
+
+    /// Waits until the track is encoded (starting the encode if needed); its exact length
+    /// in samples at 48 kHz, for gapless loops.
+    pub async fn track_samples(&self, src: &SourceKey) -> Result<u64, CacheError> {
+        self.track_parts(src).await?;
+        let st = self.shared.lock();
+        st.tracks.get(&disk::track_dir_name(&src.fingerprint)).map(|c| c.samples).ok_or(CacheError::Closed)
+    }
+
+    /// Rendition 0's AAC frame before the track's first, once the track is cached: decoding
+    /// it first makes the first 1024 samples exact. `None` while unknown.
+    pub fn known_lead_in(&self, src: &SourceKey) -> Option<Arc<[u8]>> {
+        let st = self.shared.lock();
+        st.tracks.get(&disk::track_dir_name(&src.fingerprint)).map(|c| c.lead_in.clone()).filter(|l| !l.is_empty())
+    }
+
+    /// A cached track's integrated loudness (EBU R128), LUFS. `None` while it is not
+    /// cached, and for silence.
+    pub fn known_loudness(&self, src: &SourceKey) -> Option<f64> {
+        let st = self.shared.lock();
+        st.tracks.get(&disk::track_dir_name(&src.fingerprint)).and_then(|c| c.loudness_lufs)
+    }
+
+    /// Each track's loudness as its encode finishes: (fingerprint, LUFS).
+    pub fn measured(&self) -> broadcast::Receiver<(String, Option<f64>)> {
+        self.shared.measured.subscribe()
     }
 
     /// Marks tracks as in use (playing or queued next) so eviction never removes them;
@@ -439,7 +487,8 @@ impl Shared {
         let started = Instant::now();
         let result = self.encode_into(&src, &tmp, &enc, &name);
         match result {
-            Ok(Encoded { parts, ends, bytes, audio_seconds }) => {
+            Ok(Encoded { parts, ends, bytes, samples, lead_in, loudness_lufs }) => {
+                let audio_seconds = samples as f64 / f64::from(segmenter::SAMPLE_RATE);
                 {
                     let mut st = self.lock();
                     st.encoded_audio_seconds += audio_seconds;
@@ -447,13 +496,24 @@ impl Shared {
                     st.tick += 1;
                     let last_access = st.tick;
                     st.bytes += bytes;
-                    st.tracks.insert(name.clone(), Cached { ends: Arc::new(ends), bytes, last_access });
+                    st.tracks.insert(
+                        name.clone(),
+                        Cached {
+                            ends: Arc::new(ends),
+                            samples,
+                            lead_in: lead_in.into(),
+                            loudness_lufs,
+                            bytes,
+                            last_access,
+                        },
+                    );
                     st.running.remove(&name);
                 }
                 tracing::info!(
-                    track = %name, path = %src.path.display(), parts, bytes,
+                    track = %name, path = %src.path.display(), parts, bytes, loudness_lufs,
                     ms = started.elapsed().as_millis() as u64, "track encoded"
                 );
+                let _ = self.measured.send((src.fingerprint.clone(), loudness_lufs));
                 // Before waking the waiters, so they see the cache within its cap. Waiters
                 // still read an evicted track through the encode's open files.
                 self.evict();
@@ -518,13 +578,23 @@ impl Shared {
         if ends.iter().any(|e| e.len() as u64 != summary.parts) {
             return Err(CacheError::Io(format!("{}: renditions disagree on the part count", src.path.display())));
         }
-        let manifest = disk::Manifest::new(&src.fingerprint, &self.ladder, summary.duration.0, &ends);
+        let lead_in = summary.lead_in.clone();
+        let manifest = disk::Manifest::new(
+            &src.fingerprint,
+            &self.ladder,
+            summary.duration.0,
+            &ends,
+            summary.lead_in,
+            summary.loudness_lufs,
+        );
         disk::commit(&self.root, tmp, name, &files, &manifest).map_err(io)?;
         Ok(Encoded {
             parts: summary.parts,
             ends,
             bytes: sink.written.iter().sum(),
-            audio_seconds: summary.duration.0 as f64 / f64::from(segmenter::SAMPLE_RATE),
+            samples: summary.duration.0,
+            lead_in,
+            loudness_lufs: summary.loudness_lufs,
         })
     }
 

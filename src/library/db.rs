@@ -9,12 +9,12 @@ use super::error::{Error, Result};
 use super::model::{Folder, FolderPatch, Page, ScanError, Track, TrackQuery, TrackSort, MAX_PAGE_LIMIT};
 use crate::ids::{FolderId, TrackId};
 
-const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_init.sql")];
+const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_init.sql"), include_str!("migrations/0002_loudness.sql")];
 
 /// Columns selected for a [`Track`], in the order [`track_from_row`] reads them.
 const TRACK_COLUMNS: &str = "t.id, t.filepath, t.filename, t.title, t.artist, t.album, \
     t.track_number, t.disc_number, t.duration_ms, t.format, t.bitrate, t.sample_rate, \
-    t.channels, t.file_size, t.missing, t.has_cover";
+    t.channels, t.file_size, t.missing, t.has_cover, t.loudness_lufs";
 
 /// Columns a scan writes for a file, in the order [`ScannedFile::values`] gives them.
 const SCANNED_COLUMNS: [&str; 17] = [
@@ -149,6 +149,11 @@ impl Db {
             tx.commit()?;
         }
         Ok(Db { conn })
+    }
+
+    /// Records the loudness the cache measured for every track with this content.
+    pub fn set_loudness(&self, fingerprint: &str, lufs: Option<f64>) -> rusqlite::Result<usize> {
+        self.conn.execute("UPDATE tracks SET loudness_lufs = ?2 WHERE fingerprint = ?1", params![fingerprint, lufs])
     }
 
     /// `PRAGMA integrity_check` and `foreign_key_check`; `Ok(())` when both are clean.
@@ -634,6 +639,7 @@ fn track_from_row(r: &Row<'_>) -> rusqlite::Result<Track> {
         file_size: r.get::<_, i64>(13)? as u64,
         missing: r.get(14)?,
         has_cover: r.get(15)?,
+        loudness_lufs: r.get(16)?,
     })
 }
 

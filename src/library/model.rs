@@ -35,6 +35,8 @@ pub struct Track {
     /// The file is gone from the music folder (the track keeps its id and folders).
     pub missing: bool,
     pub has_cover: bool,
+    /// Integrated loudness (EBU R128), LUFS, once the track was first encoded.
+    pub loudness_lufs: Option<f64>,
 }
 
 /// A virtual folder with its sub-folders.

@@ -13,7 +13,7 @@ use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use super::apply::{self, Tracks};
 use super::delay::{Delay, DelayBounds, DelayStatus, ListenerReport, Reports};
 use super::timeline::{part_at, Scheduled, Source, Timeline, TrackRef, PART_MS};
-use super::{Command, Error, NowPlaying, QueueItem, Repeat, SessionState};
+use super::{Command, Error, LayerItem, NowPlaying, QueueItem, Repeat, SessionState};
 use crate::cache::{SegmentCache, SourceKey};
 use crate::clock::{iso8601_ms, unix_ms, Clock};
 use crate::ids::{FolderId, TrackId};
@@ -338,10 +338,27 @@ impl Actor {
         Err(Error::Unavailable("the room is too busy to take commands; try again".into()))
     }
 
-    /// The current track ends at `at`: the next one from the queue, or silence.
-    async fn advance(&mut self, at: u64) {
+    /// The current track ends at grid part `end`: the next one from the queue (a crossfade
+    /// earlier, not before `earliest`), or silence. Returns the part where it starts.
+    async fn advance(&mut self, end: u64, earliest: u64) -> u64 {
+        let crossfade_parts = self.crossfade_parts();
         let mut tracks = RoomTracks { library: &self.library, cache: &self.cache, meta: &mut self.meta };
-        apply::advance(&mut self.timeline, at, &mut tracks, &mut self.rng).await;
+        apply::advance(&mut self.timeline, end, crossfade_parts, earliest, &mut tracks, &mut self.rng).await
+    }
+
+    /// Parts by which the next track starts before the current one ends (none at the
+    /// queue's end, where silence follows the track's end).
+    fn crossfade_parts(&self) -> u64 {
+        match self.timeline.repeat {
+            Repeat::One => 0,
+            _ if !self.timeline.has_next() => 0,
+            _ => u64::from(self.timeline.crossfade_ms).div_ceil(PART_MS),
+        }
+    }
+
+    /// The first part after the last entry's start: an advance must not replace it.
+    fn after_last_start(&self) -> u64 {
+        self.timeline.last().map_or(0, |e| e.start_part + 1)
     }
 
     fn key(&self, track: &TrackRef) -> SourceKey {
@@ -379,10 +396,11 @@ impl Actor {
         let before = self.timeline.clone();
         self.learn_last_length();
         if let Some(end) = self.timeline.last_track_end() {
-            if end <= now_part + LOOKAHEAD_PARTS {
-                let at = end.max(self.effective_part());
+            // The next track starts a crossfade before this one ends.
+            let earliest = self.after_last_start();
+            if end.saturating_sub(self.crossfade_parts()).max(earliest) <= now_part + LOOKAHEAD_PARTS {
                 let previous_index = self.timeline.queue_index;
-                self.advance(at).await;
+                let at = self.advance(end, earliest.max(self.effective_part())).await;
                 self.timeline.scheduled = Some(Scheduled { at, previous_index });
             }
         }
@@ -434,7 +452,8 @@ impl Actor {
                 }
                 continue;
             }
-            self.advance(end).await;
+            let earliest = self.after_last_start();
+            self.advance(end, earliest).await;
         }
     }
 
@@ -521,6 +540,7 @@ impl Actor {
         if let Some((track, _, _)) = self.timeline.current(at) {
             ids.push(track.id);
         }
+        ids.extend(self.timeline.active_layers(at).map(|l| l.track.id));
         let meta = self.meta(&ids).await;
         describe(&self.timeline, at, &meta, self.delay.status())
     }
@@ -572,6 +592,19 @@ fn describe(t: &Timeline, at: u64, meta: &HashMap<TrackId, Track>, delay: &Delay
         repeat: t.repeat,
         shuffle: t.shuffle,
         volume: t.volume,
+        crossfade_seconds: f64::from(t.crossfade_ms) / 1000.0,
+        normalize: t.normalize,
+        target_lufs: t.target_lufs,
+        layers: t
+            .active_layers(at)
+            .map(|l| LayerItem {
+                id: l.id,
+                track_id: l.track.id,
+                title: meta.get(&l.track.id).map(|m| m.title.clone()).unwrap_or_default(),
+                gain: l.gain(),
+            })
+            .collect(),
+        duck_db: Some(t.ducked_db(at)).filter(|&db| db < 0.0),
         playback_delay_ms: delay.current_ms,
         delay: delay.clone(),
         effective_at: iso8601_ms(effective_at_ms),
@@ -601,11 +634,26 @@ impl Tracks for RoomTracks<'_> {
         }
         let duration_ms = (track.duration * 1000.0).round() as u64;
         self.meta.insert(id, track);
-        Ok(TrackRef { id, fingerprint: source.fingerprint, relpath: source.relpath, parts, duration_ms })
+        // Loudness is known once the track was encoded; the timeline fixes the gain it implies.
+        let loudness_lufs = self.cache.known_loudness(&key);
+        Ok(TrackRef {
+            id,
+            fingerprint: source.fingerprint,
+            relpath: source.relpath,
+            parts,
+            duration_ms,
+            loudness_lufs,
+            gain_db: 0.0,
+        })
     }
 
     async fn folder(&mut self, id: FolderId) -> Result<Vec<TrackId>, Error> {
         Ok(self.library.call(move |db| db.folder_track_ids(id)).await?)
+    }
+
+    async fn samples(&mut self, track: &TrackRef) -> Result<u64, Error> {
+        let key = SourceKey { fingerprint: track.fingerprint.clone(), path: self.library.path_of(&track.relpath) };
+        self.cache.track_samples(&key).await.map_err(|e| Error::Conflict(e.to_string()))
     }
 
     async fn check_known(&mut self, ids: &[TrackId]) -> Result<(), Error> {
@@ -650,6 +698,11 @@ fn empty_state(playback_delay_ms: u64) -> SessionState {
         repeat: Repeat::Off,
         shuffle: false,
         volume: 1.0,
+        crossfade_seconds: f64::from(super::timeline::DEFAULT_CROSSFADE_MS) / 1000.0,
+        normalize: true,
+        target_lufs: super::timeline::DEFAULT_TARGET_LUFS,
+        layers: Vec::new(),
+        duck_db: None,
         playback_delay_ms,
         effective_at: iso8601_ms(0),
         effective_at_ms: 0,
@@ -679,6 +732,7 @@ mod tests {
             file_size: 1,
             missing: false,
             has_cover: false,
+            loudness_lufs: None,
         }
     }
 

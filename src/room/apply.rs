@@ -4,12 +4,17 @@
 //! [`Tracks`] trait and randomness through an injected RNG, so tests drive it without a
 //! clock, a database or HTTP, and a seeded RNG replays a shuffle.
 
+use rand::seq::IndexedRandom;
 use rand::Rng;
 
-use super::command::{Command, Play, QueueAction};
+use super::ambience::MAX_LAYERS;
+use super::command::{Command, LayerAction, OneShotSource, Play, QueueAction, Settings};
 use super::timeline::{Repeat, Timeline, TrackRef, PART_MS};
 use super::Error;
 use crate::ids::{FolderId, TrackId};
+
+/// Pause, resume, stop and seek ramp over this long instead of clicking, ms.
+pub const ENVELOPE_MS: u32 = 250;
 
 /// "Previous" restarts the current track when it has played longer than this, ms.
 const RESTART_AFTER_MS: u64 = 3000;
@@ -23,6 +28,8 @@ pub(crate) trait Tracks {
     async fn folder(&mut self, id: FolderId) -> Result<Vec<TrackId>, Error>;
     /// `NotFound` unless every id is a known track.
     async fn check_known(&mut self, ids: &[TrackId]) -> Result<(), Error>;
+    /// The track's exact length in samples, encoding it first if needed (for a gapless loop).
+    async fn samples(&mut self, track: &TrackRef) -> Result<u64, Error>;
 }
 
 /// Applies `command` to `t` from grid part `at` on. On an error `t` may be half changed:
@@ -41,6 +48,25 @@ pub(crate) async fn apply(
         // The GM chose what plays next: an old playback problem is no longer news.
         t.error = None;
     }
+    let fade_ms = match command {
+        Command::Play(_) | Command::Next | Command::Previous => Some(t.crossfade_ms),
+        Command::Pause | Command::Resume | Command::Seek(_) | Command::Stop => Some(ENVELOPE_MS),
+        _ => None,
+    };
+    apply_command(t, command, at, tracks, rng).await?;
+    if let Some(fade_ms) = fade_ms {
+        t.set_fade(at, fade_ms);
+    }
+    Ok(())
+}
+
+async fn apply_command(
+    t: &mut Timeline,
+    command: Command,
+    at: u64,
+    tracks: &mut impl Tracks,
+    rng: &mut impl Rng,
+) -> Result<(), Error> {
     match command {
         Command::Play(Play::Track { track_id, position }) => play_track(t, at, tracks, track_id, position).await,
         Command::Play(Play::Folder { folder_id, shuffle }) => play_folder(t, at, tracks, rng, folder_id, shuffle).await,
@@ -63,12 +89,63 @@ pub(crate) async fn apply(
             Ok(())
         }
         Command::Volume(volume) => {
-            t.volume = volume;
-            t.changed_at_part = at;
+            t.set_volume(at, volume);
+            Ok(())
+        }
+        Command::Layer(action) => layer(t, at, tracks, action).await,
+        Command::OneShot { source, gain } => {
+            let id = match source {
+                OneShotSource::Track(id) => id,
+                OneShotSource::Folder(folder) => {
+                    let ids = tracks.folder(folder).await?;
+                    *ids.choose(rng).ok_or_else(|| Error::Conflict("the folder has no tracks".into()))?
+                }
+            };
+            let track = tracks.track(id).await?;
+            t.add_oneshot(at, track, gain);
+            Ok(())
+        }
+        Command::Duck(db) => {
+            t.duck(at, db.unwrap_or(0.0));
+            Ok(())
+        }
+        Command::Settings(Settings { crossfade_ms, normalize, target_lufs }) => {
+            if let Some(ms) = crossfade_ms {
+                t.crossfade_ms = ms;
+            }
+            if let Some(on) = normalize {
+                t.normalize = on;
+            }
+            if let Some(lufs) = target_lufs {
+                t.target_lufs = lufs;
+            }
             Ok(())
         }
         Command::Delay(ms) => {
             t.delay_pin_ms = ms;
+            Ok(())
+        }
+    }
+}
+
+async fn layer(t: &mut Timeline, at: u64, tracks: &mut impl Tracks, action: LayerAction) -> Result<(), Error> {
+    let missing = |id: u64| Error::Conflict(format!("no layer {id} is playing"));
+    match action {
+        LayerAction::Add { track_id, gain, fade_ms } => {
+            let track = tracks.track(track_id).await?;
+            let loop_samples = tracks.samples(&track).await?;
+            t.add_layer(at, track, loop_samples, gain, fade_ms)
+                .map(|_| ())
+                .ok_or_else(|| Error::Conflict(format!("{MAX_LAYERS} layers already play; remove one first")))
+        }
+        LayerAction::Gain { layer_id, gain, fade_ms } => {
+            t.set_layer_gain(at, layer_id, gain, fade_ms).then_some(()).ok_or_else(|| missing(layer_id))
+        }
+        LayerAction::Remove { layer_id, fade_ms } => {
+            t.remove_layer(at, layer_id, fade_ms).then_some(()).ok_or_else(|| missing(layer_id))
+        }
+        LayerAction::Clear { fade_ms } => {
+            t.clear_layers(at, fade_ms);
             Ok(())
         }
     }
@@ -192,14 +269,27 @@ async fn start_queue_at(t: &mut Timeline, at: u64, tracks: &mut impl Tracks, ind
     Ok(())
 }
 
-/// The current track ends at `at`: play the next one from the queue, or silence. A track
-/// that cannot be played is skipped (its error kept for the GM); after a full pass of the
-/// queue the room falls silent.
-pub(crate) async fn advance(t: &mut Timeline, at: u64, tracks: &mut impl Tracks, rng: &mut impl Rng) {
+/// The current track ends at grid part `end`: the next one from the queue starts
+/// `crossfade_parts` earlier (never before `earliest`) and fades in over the room's
+/// crossfade, or, at the queue's end, silence follows from `end`. Returns where.
+pub(crate) async fn advance(
+    t: &mut Timeline,
+    end: u64,
+    crossfade_parts: u64,
+    earliest: u64,
+    tracks: &mut impl Tracks,
+    rng: &mut impl Rng,
+) -> u64 {
+    let at = end.saturating_sub(crossfade_parts).max(earliest);
     for _ in 0..=t.queue.len() {
         let Some(i) = t.next_index(true, rng) else { break };
         match start_queue_at(t, at, tracks, i).await {
-            Ok(()) => return,
+            Ok(()) => {
+                // A track repeating itself follows on without a fade.
+                let fade_ms = if t.repeat == Repeat::One { 0 } else { t.crossfade_ms };
+                t.set_fade(at, fade_ms);
+                return at;
+            }
             Err(e) => {
                 t.error = Some(e.to_string());
                 t.queue_index = Some(i);
@@ -209,8 +299,10 @@ pub(crate) async fn advance(t: &mut Timeline, at: u64, tracks: &mut impl Tracks,
             }
         }
     }
+    let at = end.max(earliest);
     t.queue_index = None;
     t.stop(at);
+    at
 }
 
 /// The track part that holds `position` seconds; `Invalid` past the track's end.
@@ -267,11 +359,17 @@ mod tests {
                 relpath: b"x".to_vec(),
                 parts,
                 duration_ms: parts.unwrap_or(20) * PART_MS,
+                loudness_lufs: None,
+                gain_db: 0.0,
             })
         }
 
         async fn folder(&mut self, id: FolderId) -> Result<Vec<TrackId>, Error> {
             self.folders.get(&id).cloned().ok_or(Error::NotFound("folder"))
+        }
+
+        async fn samples(&mut self, track: &TrackRef) -> Result<u64, Error> {
+            Ok(track.parts.unwrap_or(20) * u64::from(segmenter::PART_SAMPLES))
         }
 
         async fn check_known(&mut self, ids: &[TrackId]) -> Result<(), Error> {
@@ -337,7 +435,7 @@ mod tests {
         let mut t = Timeline::default();
         let folder = Command::Play(Play::Folder { folder_id: FolderId(1), shuffle: false });
         run(apply(&mut t, folder, 0, &mut shelf, &mut rng)).unwrap();
-        run(advance(&mut t, 11, &mut shelf, &mut rng));
+        run(advance(&mut t, 11, 0, 0, &mut shelf, &mut rng));
         assert_eq!((playing(&t, 11), t.queue_index), (Some((TrackId(3), 0)), Some(2)));
         assert!(t.error.as_deref().is_some_and(|e| e.contains("missing")));
     }
@@ -451,7 +549,7 @@ mod tests {
                     t = before;
                 }
                 if rng.random_bool(0.3) {
-                    runtime.block_on(advance(&mut t, at + 1, &mut shelf, &mut rng));
+                    runtime.block_on(advance(&mut t, at + 1, 0, 0, &mut shelf, &mut rng));
                 }
                 let _ = (t.content_at(at), t.current(at + 5), t.last_track_end());
                 t.forget_before(at.saturating_sub(100));

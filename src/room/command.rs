@@ -9,13 +9,16 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::timeline::Repeat;
+use super::ambience::{DEFAULT_DUCK_DB, DEFAULT_LAYER_FADE_MS, DUCK_RAMP_MS, MAX_LAYER_FADE_MS};
+use super::timeline::{Repeat, MAX_CROSSFADE_MS, TARGET_LUFS};
 use super::Error;
 use crate::ids::{FolderId, TrackId};
 
 /// Every command name, as sent.
-pub const COMMAND_NAMES: &[&str] =
-    &["play", "pause", "resume", "seek", "stop", "next", "previous", "queue", "repeat", "shuffle", "volume", "delay"];
+pub const COMMAND_NAMES: &[&str] = &[
+    "play", "pause", "resume", "seek", "stop", "next", "previous", "queue", "repeat", "shuffle", "volume", "delay",
+    "settings", "layer", "oneshot", "duck",
+];
 
 /// The playback delay the GM may pin, ms.
 pub const PINNED_DELAY_MS: std::ops::RangeInclusive<u64> = 100..=10_000;
@@ -38,6 +41,45 @@ pub enum Command {
     Volume(f64),
     /// Pin the playback delay D at this many ms, or let it adapt again (`None`).
     Delay(Option<u64>),
+    /// Room settings; a field left out keeps its value.
+    Settings(Settings),
+    /// Ambience layers under the music.
+    Layer(LayerAction),
+    /// A track (or one picked at random from a folder) played once on top, gain 0..=1.
+    OneShot {
+        source: OneShotSource,
+        gain: f64,
+    },
+    /// Lower music and ambience by this many dB (−60..=0), or release (`None`).
+    Duck(Option<f64>),
+}
+
+/// A change to the ambience layers; fades are in ms (0..=30 000).
+#[derive(Debug, Clone, PartialEq)]
+pub enum LayerAction {
+    Add { track_id: TrackId, gain: f64, fade_ms: u32 },
+    Gain { layer_id: u64, gain: f64, fade_ms: u32 },
+    Remove { layer_id: u64, fade_ms: u32 },
+    Clear { fade_ms: u32 },
+}
+
+/// What a one-shot plays.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum OneShotSource {
+    Track(TrackId),
+    /// One of the folder's tracks, picked at random (variations of one sound).
+    Folder(FolderId),
+}
+
+/// The room's sound settings.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Settings {
+    /// Track changes crossfade over this long, ms (0..=12 000; 0 is a cut).
+    pub crossfade_ms: Option<u32>,
+    /// Match tracks' loudness (from the next track put on the stage on).
+    pub normalize: Option<bool>,
+    /// The loudness tracks are matched to, LUFS (−30..=−10).
+    pub target_lufs: Option<f64>,
 }
 
 /// What `play` plays.
@@ -66,6 +108,50 @@ pub enum QueueAction {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct NoFields {}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct LayerAddBody {
+    track_id: TrackId,
+    gain: Option<f64>,
+    fade_seconds: Option<f64>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct LayerGainBody {
+    layer_id: u64,
+    gain: f64,
+    fade_seconds: Option<f64>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct LayerRemoveBody {
+    layer_id: u64,
+    fade_seconds: Option<f64>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct LayerClearBody {
+    fade_seconds: Option<f64>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct OneShotBody {
+    track_id: Option<TrackId>,
+    folder_id: Option<FolderId>,
+    gain: Option<f64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DuckBody {
+    on: bool,
+    db: Option<f64>,
+}
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -98,6 +184,14 @@ struct ShuffleBody {
 #[serde(deny_unknown_fields)]
 struct VolumeBody {
     volume: f64,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct SettingsBody {
+    crossfade_seconds: Option<f64>,
+    normalize: Option<bool>,
+    target_lufs: Option<f64>,
 }
 
 #[derive(Deserialize)]
@@ -167,6 +261,37 @@ pub fn command_from_fields(name: &str, mut fields: Map<String, Value>) -> Result
             }
             Command::Delay(ms)
         }
+        "settings" => {
+            let SettingsBody { crossfade_seconds, normalize, target_lufs } = fields_as(fields)?;
+            if let Some(t) = target_lufs.filter(|t| !TARGET_LUFS.contains(t)) {
+                return Err(Error::Invalid(format!("targetLufs: {t} is not between -30 and -10")));
+            }
+            let max_s = f64::from(MAX_CROSSFADE_MS) / 1000.0;
+            let crossfade_ms = match crossfade_seconds {
+                Some(s) if (0.0..=max_s).contains(&s) => Some((s * 1000.0).round() as u32),
+                Some(s) => return Err(Error::Invalid(format!("crossfadeSeconds: {s} is not between 0 and {max_s}"))),
+                None => None,
+            };
+            Command::Settings(Settings { crossfade_ms, normalize, target_lufs })
+        }
+        "layer" => Command::Layer(layer_action(&mut fields)?),
+        "oneshot" => {
+            let OneShotBody { track_id, folder_id, gain } = fields_as(fields)?;
+            let source = match (track_id, folder_id) {
+                (Some(id), None) => OneShotSource::Track(id),
+                (None, Some(id)) => OneShotSource::Folder(id),
+                _ => return Err(Error::Invalid("trackId or folderId: give exactly one".into())),
+            };
+            Command::OneShot { source, gain: gain_in_range(gain.unwrap_or(1.0))? }
+        }
+        "duck" => {
+            let DuckBody { on, db } = fields_as(fields)?;
+            let db = db.unwrap_or(DEFAULT_DUCK_DB);
+            if !(-60.0..=0.0).contains(&db) {
+                return Err(Error::Invalid(format!("db: {db} is not between -60 and 0")));
+            }
+            Command::Duck(on.then_some(db))
+        }
         "queue" => {
             let action = match fields.remove("action") {
                 Some(Value::String(a)) => a,
@@ -191,6 +316,59 @@ pub fn command_from_fields(name: &str, mut fields: Map<String, Value>) -> Result
         }
         other => return Err(Error::UnknownCommand(other.chars().take(40).collect())),
     })
+}
+
+fn layer_action(fields: &mut Map<String, Value>) -> Result<LayerAction, Error> {
+    let action = match fields.remove("action") {
+        Some(Value::String(a)) => a,
+        Some(other) => return Err(Error::Invalid(format!("action: expected a string, got {other}"))),
+        None => return Err(Error::Invalid("action: missing (add, gain, remove or clear)".into())),
+    };
+    let fields = std::mem::take(fields);
+    Ok(match action.as_str() {
+        "add" => {
+            let LayerAddBody { track_id, gain, fade_seconds } = fields_as(fields)?;
+            LayerAction::Add { track_id, gain: gain_in_range(gain.unwrap_or(1.0))?, fade_ms: fade_ms(fade_seconds)? }
+        }
+        "gain" => {
+            let LayerGainBody { layer_id, gain, fade_seconds } = fields_as(fields)?;
+            let fade_ms = match fade_seconds {
+                Some(_) => fade_ms(fade_seconds)?,
+                None => DUCK_RAMP_MS,
+            };
+            LayerAction::Gain { layer_id, gain: gain_in_range(gain)?, fade_ms }
+        }
+        "remove" => {
+            let LayerRemoveBody { layer_id, fade_seconds } = fields_as(fields)?;
+            LayerAction::Remove { layer_id, fade_ms: fade_ms(fade_seconds)? }
+        }
+        "clear" => LayerAction::Clear { fade_ms: fade_ms(fields_as::<LayerClearBody>(fields)?.fade_seconds)? },
+        other => {
+            let shown: String = other.chars().take(40).collect();
+            return Err(Error::Invalid(format!(
+                "action: unknown action {shown:?}, expected add, gain, remove or clear"
+            )));
+        }
+    })
+}
+
+/// A gain, 0..=1.
+fn gain_in_range(gain: f64) -> Result<f64, Error> {
+    if (0.0..=1.0).contains(&gain) {
+        Ok(gain)
+    } else {
+        Err(Error::Invalid(format!("gain: {gain} is not between 0 and 1")))
+    }
+}
+
+/// `fadeSeconds` (0..=30, the layer default when left out) in ms.
+fn fade_ms(seconds: Option<f64>) -> Result<u32, Error> {
+    let max_s = f64::from(MAX_LAYER_FADE_MS) / 1000.0;
+    match seconds {
+        None => Ok(DEFAULT_LAYER_FADE_MS),
+        Some(s) if (0.0..=max_s).contains(&s) => Ok((s * 1000.0).round() as u32),
+        Some(s) => Err(Error::Invalid(format!("fadeSeconds: {s} is not between 0 and {max_s}"))),
+    }
 }
 
 fn play(body: PlayBody) -> Result<Play, Error> {
@@ -258,6 +436,24 @@ mod tests {
         assert_eq!(parse_command("volume", br#"{"volume": 0.25}"#).unwrap(), Command::Volume(0.25));
         assert_eq!(parse_command("delay", br#"{"ms": 900}"#).unwrap(), Command::Delay(Some(900)));
         assert_eq!(parse_command("delay", br#"{"ms": null}"#).unwrap(), Command::Delay(None));
+        assert_eq!(
+            parse_command("settings", br#"{"crossfadeSeconds": 2.5}"#).unwrap(),
+            Command::Settings(Settings { crossfade_ms: Some(2500), normalize: None, target_lufs: None })
+        );
+        assert_eq!(
+            parse_command("layer", br#"{"action": "add", "trackId": 3, "gain": 0.5}"#).unwrap(),
+            Command::Layer(LayerAction::Add { track_id: TrackId(3), gain: 0.5, fade_ms: DEFAULT_LAYER_FADE_MS })
+        );
+        assert_eq!(
+            parse_command("layer", br#"{"action": "remove", "layerId": 2, "fadeSeconds": 0}"#).unwrap(),
+            Command::Layer(LayerAction::Remove { layer_id: 2, fade_ms: 0 })
+        );
+        assert_eq!(
+            parse_command("oneshot", br#"{"folderId": 7}"#).unwrap(),
+            Command::OneShot { source: OneShotSource::Folder(FolderId(7)), gain: 1.0 }
+        );
+        assert_eq!(parse_command("duck", br#"{"on": true}"#).unwrap(), Command::Duck(Some(DEFAULT_DUCK_DB)));
+        assert_eq!(parse_command("duck", br#"{"on": false, "db": -6}"#).unwrap(), Command::Duck(None));
     }
 
     #[test]
@@ -286,6 +482,16 @@ mod tests {
         assert!(invalid("play", r#"{"trackId": 1, "folderId": 2}"#).starts_with("play takes"));
         assert!(invalid("play", r#"{"trackId": 1, "position": 1e400}"#).contains("JSON"));
         assert!(invalid("pause", "[1]").contains("JSON object"));
+        assert!(invalid("settings", r#"{"crossfadeSeconds": 13}"#).starts_with("crossfadeSeconds:"));
+        assert!(invalid("settings", r#"{"targetLufs": -5}"#).starts_with("targetLufs:"));
+        assert!(invalid("settings", r#"{"normalize": "on"}"#).starts_with("normalize:"));
+        assert!(invalid("layer", r#"{"action": "add", "trackId": 1, "gain": 2}"#).starts_with("gain:"));
+        assert!(invalid("layer", r#"{"action": "add", "trackId": 1, "fadeSeconds": -1}"#).starts_with("fadeSeconds:"));
+        assert!(invalid("layer", r#"{"action": "mute"}"#).starts_with("action: unknown action"));
+        assert!(invalid("layer", r#"{"action": "gain", "gain": 0.5}"#).contains("`layerId`"));
+        assert!(invalid("oneshot", r#"{"trackId": 1, "folderId": 2}"#).starts_with("trackId or folderId"));
+        assert!(invalid("oneshot", "{}").starts_with("trackId or folderId"));
+        assert!(invalid("duck", r#"{"on": true, "db": 3}"#).starts_with("db:"));
         assert!(invalid("pause", "{").starts_with("malformed JSON"));
     }
 }

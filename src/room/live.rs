@@ -1,20 +1,24 @@
-//! Live parts and segments: cached track parts re-stamped onto the wall-clock grid; and the
-//! media playlist, rendered once per published part.
+//! Live parts and segments, rendered by the stage onto the wall-clock grid (silence is the
+//! cached silent part re-stamped); and the media playlist, rendered once per published part.
 
 use std::collections::VecDeque;
 use std::io::Write;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 
 use super::playlist;
-use super::timeline::{Content, Timeline, PARTS_PER_SEGMENT};
-use super::Error;
-use crate::cache::{SegmentCache, SourceKey};
+use super::timeline::{Timeline, PARTS_PER_SEGMENT};
+use super::{Error, RoomHandle};
+use crate::cache::SegmentCache;
+use crate::stage::render::Renderer;
 
 /// Live parts kept in memory per rendition: every listener asks for the same few.
 const RECENT_PARTS: usize = 64;
+/// Parts are rendered as they are published while someone asked for one this recently (30 s).
+const LISTENED_PARTS: u64 = 60;
 /// Live segments kept in memory per rendition (a playlist window is 12).
 const RECENT_SEGMENTS: usize = 16;
 
@@ -34,23 +38,30 @@ pub struct LiveParts {
     cache: SegmentCache,
     /// Rendition names (`256k`), in ladder order.
     renditions: Arc<[String]>,
-    music_dir: PathBuf,
+    stage: Renderer,
+    /// Held while a part is rendered, so that the listeners asking for it at once wait for
+    /// one render instead of starting their own.
+    rendering: Arc<tokio::sync::Mutex<()>>,
+    /// The newest grid part a listener asked for (a part or a segment).
+    newest_asked: Arc<AtomicU64>,
     parts: Recent,
     segments: Recent,
     playlist: Arc<Mutex<Option<RenderedPlaylist>>>,
 }
 
 impl LiveParts {
-    pub fn new(cache: SegmentCache, music_dir: PathBuf) -> Self {
+    pub fn new(cache: SegmentCache, music_dir: PathBuf) -> Result<Self, String> {
         let renditions = cache.ladder().len();
-        LiveParts {
+        Ok(LiveParts {
             renditions: cache.ladder().iter().map(playlist::rendition_name).collect(),
+            stage: Renderer::new(cache.clone(), music_dir)?,
+            rendering: Arc::default(),
+            newest_asked: Arc::default(),
             cache,
-            music_dir,
             parts: Recent::new(RECENT_PARTS * renditions),
             segments: Recent::new(RECENT_SEGMENTS * renditions),
             playlist: Arc::default(),
-        }
+        })
     }
 
     /// The media playlist at `now_ms` (the same for every rendition: its URIs are relative).
@@ -81,37 +92,58 @@ impl LiveParts {
     }
 
     /// The bytes of grid part `part` of `rendition`: `tfdt` = part × 24576, so media time
-    /// is wall time. A track past its end, a track that cannot be decoded, and silence in
-    /// the timeline all give encoded silence.
+    /// is wall time. Rendered once for every rendition; a part in which nothing sounds is
+    /// the cached silent part, and so is one the stage failed to render.
     pub async fn part(&self, timeline: &Timeline, rendition: usize, part: u64) -> Result<Bytes, Error> {
+        self.newest_asked.fetch_max(part, Ordering::Relaxed);
+        self.rendered(timeline, rendition, part).await
+    }
+
+    /// Renders each part as it is published while anyone listens (someone asked for a part
+    /// in the last [`LISTENED_PARTS`]), so that the listeners' requests, which all come at
+    /// once, find it ready: a caching proxy's lock then holds them only briefly.
+    pub async fn render_as_published(self, room: RoomHandle) {
+        let mut published = room.published();
+        while published.changed().await.is_ok() {
+            let part = *published.borrow_and_update();
+            if self.newest_asked.load(Ordering::Relaxed) + LISTENED_PARTS >= part {
+                if let Err(e) = self.rendered(&room.timeline(), 0, part).await {
+                    tracing::warn!(error = %e, part, "rendering a published part failed");
+                }
+            }
+        }
+    }
+
+    async fn rendered(&self, timeline: &Timeline, rendition: usize, part: u64) -> Result<Bytes, Error> {
         if let Some(hit) = self.parts.get(rendition, part) {
             return Ok(hit);
         }
-        let silence = self.cache.silence_part(rendition).ok_or(Error::NotFound("rendition"))?;
-        let track_part = match timeline.content_at(part) {
-            Content::Silence => None,
-            Content::Track { track, index } => {
-                let key = SourceKey {
-                    fingerprint: track.fingerprint.clone(),
-                    path: crate::library::file_path(&self.music_dir, &track.relpath),
-                };
-                match self.cache.part(&key, rendition, index).await {
-                    Ok(p) => p,
-                    Err(e) => {
-                        tracing::warn!(error = %e, part, "a track part is unavailable; serving silence");
-                        None
-                    }
-                }
-            }
+        let _rendering = self.rendering.lock().await;
+        if let Some(hit) = self.parts.get(rendition, part) {
+            return Ok(hit);
+        }
+        let rendered = self.stage.render(timeline, part).await.unwrap_or_else(|e| {
+            tracing::warn!(error = %e, part, "the stage could not render a part; serving silence");
+            None
+        });
+        let all = match rendered {
+            Some(all) => all,
+            None => (0..self.renditions.len()).map(|r| self.silence(r, part)).collect::<Result<Vec<_>, _>>()?,
         };
-        let source = track_part.as_deref().unwrap_or(&silence);
+        for (r, bytes) in all.iter().enumerate() {
+            self.parts.remember(r, part, bytes.clone());
+        }
+        all.into_iter().nth(rendition).ok_or(Error::NotFound("rendition"))
+    }
+
+    /// The cached silent part of `rendition`, stamped as grid part `part`.
+    fn silence(&self, rendition: usize, part: u64) -> Result<Bytes, Error> {
+        let silence = self.cache.silence_part(rendition).ok_or(Error::NotFound("rendition"))?;
         let sequence = (part & u64::from(u32::MAX)) as u32;
         let tfdt = part * u64::from(segmenter::PART_SAMPLES);
-        let bytes = Bytes::from(
-            segmenter::restamp(source, sequence, tfdt, &silence).map_err(|e| Error::Internal(e.to_string()))?,
-        );
-        self.parts.remember(rendition, part, bytes.clone());
-        Ok(bytes)
+        let bytes =
+            segmenter::restamp(&silence, sequence, tfdt, &silence).map_err(|e| Error::Internal(e.to_string()))?;
+        Ok(Bytes::from(bytes))
     }
 
     /// A live segment: its four parts back to back.

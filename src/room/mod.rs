@@ -5,7 +5,8 @@
 //! broadcast state carry that part's PDT (`effectiveAt`).
 
 pub mod actor;
-mod apply;
+pub mod ambience;
+pub(crate) mod apply;
 pub mod command;
 pub mod delay;
 pub mod error;
@@ -48,6 +49,18 @@ pub struct QueueItem {
     pub duration: f64,
 }
 
+/// An ambience layer as the GM sees it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LayerItem {
+    /// The layer's id, for `gain` and `remove`.
+    pub id: u64,
+    pub track_id: TrackId,
+    pub title: String,
+    /// 0..=1, linear.
+    pub gain: f64,
+}
+
 /// What listeners hear from `effectiveAt` on; the body of `GET /api/session` and of the
 /// socket's `state` messages.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -68,8 +81,17 @@ pub struct SessionState {
     pub queue_index: Option<usize>,
     pub repeat: Repeat,
     pub shuffle: bool,
-    /// 0..=1.
+    /// GM volume, 0..=1, applied in the stream: every listener hears it change at once.
     pub volume: f64,
+    /// Track changes crossfade over this many seconds (0: a cut).
+    pub crossfade_seconds: f64,
+    /// Tracks are brought to `targetLufs` (from the next one put on the stage on).
+    pub normalize: bool,
+    pub target_lufs: f64,
+    /// Ambience loops playing under the music.
+    pub layers: Vec<LayerItem>,
+    /// How far music and ambience are ducked, dB; `None` when they are not.
+    pub duck_db: Option<f64>,
     /// How far behind the wall clock listeners play, ms: D, the same for every listener.
     pub playback_delay_ms: u64,
     /// How D is chosen: its target, whether the GM pinned it, which listener set it.

@@ -8,6 +8,8 @@ use rand::seq::SliceRandom;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
+use super::ambience::{DuckStep, Layer, OneShot};
+use super::apply::ENVELOPE_MS;
 use crate::ids::TrackId;
 
 /// Milliseconds per part on the grid.
@@ -31,7 +33,7 @@ pub enum Repeat {
 }
 
 /// A track as the timeline needs it to find its cached parts.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrackRef {
     pub id: TrackId,
     pub fingerprint: String,
@@ -42,10 +44,17 @@ pub struct TrackRef {
     /// Length from the library's tags, ms (0 when unknown); bounds positions until `parts` is known.
     #[serde(default)]
     pub duration_ms: u64,
+    /// Integrated loudness (EBU R128), LUFS, when the cache had measured it.
+    #[serde(default)]
+    pub loudness_lufs: Option<f64>,
+    /// The stage plays it this much louder (or softer, negative), dB: loudness matching,
+    /// fixed when it was put on the timeline so that a part always renders the same.
+    #[serde(default)]
+    pub gain_db: f64,
 }
 
 /// What an entry plays.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum Source {
     Silence,
@@ -57,14 +66,51 @@ pub enum Source {
 }
 
 /// From `start_part` on, play `source`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Entry {
     pub start_part: u64,
     pub source: Source,
+    /// How long this entry fades in while the one before fades out, ms (0: a cut).
+    #[serde(default)]
+    pub fade_ms: u32,
+}
+
+/// The GM volume from a grid part on (it glides there from the one before).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct VolumeStep {
+    pub at_part: u64,
+    /// 0..=1, linear gain.
+    pub volume: f64,
+}
+
+/// Loudness matching never lowers a track by more than this, dB.
+pub const MAX_CUT_DB: f64 = 24.0;
+/// Loudness matching never raises a track by more than this, dB (the limiter catches peaks).
+pub const MAX_BOOST_DB: f64 = 12.0;
+/// The loudness every track is brought to by default, LUFS.
+pub const DEFAULT_TARGET_LUFS: f64 = -18.0;
+/// The loudness targets a GM may choose, LUFS.
+pub const TARGET_LUFS: std::ops::RangeInclusive<f64> = -30.0..=-10.0;
+
+fn default_target_lufs() -> f64 {
+    DEFAULT_TARGET_LUFS
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// The longest crossfade a GM may set, ms.
+pub const MAX_CROSSFADE_MS: u32 = 12_000;
+/// The crossfade of a new room, ms.
+pub const DEFAULT_CROSSFADE_MS: u32 = 3_000;
+
+fn default_crossfade_ms() -> u32 {
+    DEFAULT_CROSSFADE_MS
 }
 
 /// What a grid part carries.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Content<'a> {
     Silence,
     /// Part `index` (track-relative) of `track`.
@@ -75,7 +121,7 @@ pub enum Content<'a> {
 }
 
 /// A paused track and the part it resumes from.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Paused {
     pub track: TrackRef,
     pub at_part: u64,
@@ -93,8 +139,19 @@ pub struct Timeline {
     pub unshuffled: Option<Vec<TrackId>>,
     pub repeat: Repeat,
     pub shuffle: bool,
-    /// Master volume, 0..=1.
+    /// Master volume, 0..=1: the latest of `volume_steps`.
     pub volume: f64,
+    /// Where the GM volume changed, oldest first; the stage glides between them.
+    #[serde(default)]
+    pub volume_steps: Vec<VolumeStep>,
+    /// Track changes crossfade over this long, ms (0: a cut).
+    #[serde(default = "default_crossfade_ms")]
+    pub crossfade_ms: u32,
+    /// Bring tracks put on the stage from now on to `target_lufs`.
+    #[serde(default = "yes")]
+    pub normalize: bool,
+    #[serde(default = "default_target_lufs")]
+    pub target_lufs: f64,
     pub paused: Option<Paused>,
     /// The grid part from which the latest change is heard.
     pub changed_at_part: u64,
@@ -107,6 +164,18 @@ pub struct Timeline {
     /// The playback delay the GM pinned, ms; `None` while it adapts to the listeners.
     #[serde(default)]
     pub delay_pin_ms: Option<u64>,
+    /// Ambience loops under the music, in the order they were added.
+    #[serde(default)]
+    pub layers: Vec<Layer>,
+    /// The id the next layer gets.
+    #[serde(default)]
+    pub next_layer_id: u64,
+    /// Tracks played once on top.
+    #[serde(default)]
+    pub oneshots: Vec<OneShot>,
+    /// Where ducking started or ended, oldest first.
+    #[serde(default)]
+    pub duck_steps: Vec<DuckStep>,
 }
 
 /// An automatic queue advance decided before it is heard.
@@ -121,18 +190,26 @@ pub struct Scheduled {
 impl Default for Timeline {
     fn default() -> Self {
         Timeline {
-            entries: vec![Entry { start_part: 0, source: Source::Silence }],
+            entries: vec![Entry { start_part: 0, source: Source::Silence, fade_ms: 0 }],
             queue: Vec::new(),
             queue_index: None,
             unshuffled: None,
             repeat: Repeat::Off,
             shuffle: false,
             volume: 1.0,
+            volume_steps: Vec::new(),
+            crossfade_ms: DEFAULT_CROSSFADE_MS,
+            normalize: true,
+            target_lufs: DEFAULT_TARGET_LUFS,
             paused: None,
             changed_at_part: 0,
             error: None,
             scheduled: None,
             delay_pin_ms: None,
+            layers: Vec::new(),
+            next_layer_id: 0,
+            oneshots: Vec::new(),
+            duck_steps: Vec::new(),
         }
     }
 }
@@ -154,7 +231,7 @@ impl Timeline {
     /// What grid part `part` carries. A track past its known end is silence.
     pub fn content_at(&self, part: u64) -> Content<'_> {
         match self.entry_at(part) {
-            Some(Entry { start_part, source: Source::Track { track, from_part } }) => {
+            Some(Entry { start_part, source: Source::Track { track, from_part }, .. }) => {
                 let index = from_part.saturating_add(part.saturating_sub(*start_part));
                 match track.parts {
                     Some(n) if index >= n => Content::Silence,
@@ -173,15 +250,29 @@ impl Timeline {
     /// The grid part where the last entry's track runs out, if it is a track of known length.
     pub fn last_track_end(&self) -> Option<u64> {
         match self.last()? {
-            Entry { start_part, source: Source::Track { track, from_part } } => {
+            Entry { start_part, source: Source::Track { track, from_part }, .. } => {
                 track.parts.map(|n| start_part.saturating_add(n.saturating_sub(*from_part)))
             }
             Entry { source: Source::Silence, .. } => None,
         }
     }
 
+    /// `track` with the gain that brings it to the room's loudness target, if the room
+    /// matches loudness and the track's loudness is known (else unchanged: 0 dB).
+    pub fn leveled(&self, mut track: TrackRef) -> TrackRef {
+        track.gain_db = match (self.normalize, track.loudness_lufs) {
+            (true, Some(lufs)) => (self.target_lufs - lufs).clamp(-MAX_CUT_DB, MAX_BOOST_DB),
+            _ => 0.0,
+        };
+        track
+    }
+
     /// Replaces everything from part `at` on with `source`.
     pub fn switch(&mut self, at: u64, source: Source) {
+        let source = match source {
+            Source::Track { track, from_part } => Source::Track { track: self.leveled(track), from_part },
+            silence => silence,
+        };
         self.entries.retain(|e| e.start_part < at);
         if let Some(Source::Silence) = self.entries.last().map(|e| &e.source) {
             if source == Source::Silence {
@@ -189,7 +280,35 @@ impl Timeline {
                 return;
             }
         }
-        self.entries.push(Entry { start_part: at, source });
+        self.entries.push(Entry { start_part: at, source, fade_ms: 0 });
+        self.changed_at_part = at;
+    }
+
+    /// Makes the entry that starts at `at`, if any, fade in over `fade_ms` while the one
+    /// before fades out as long. Out of silence (or a track that has ended, as far as is
+    /// known now) a track starts at once, within the short ramp: a crossfade needs something
+    /// to fade from. Decided here, once, so that a part renders the same however much is
+    /// learnt later.
+    pub fn set_fade(&mut self, at: u64, fade_ms: u32) {
+        let Some(i) = self.entries.iter().rposition(|e| e.start_part == at) else { return };
+        let from_sound = i.checked_sub(1).is_some_and(|p| match &self.entries[p] {
+            Entry { start_part, source: Source::Track { track, from_part }, .. } => {
+                track.parts.is_none_or(|n| from_part.saturating_add(at - start_part) < n)
+            }
+            _ => false,
+        });
+        self.entries[i].fade_ms = if from_sound { fade_ms } else { fade_ms.min(ENVELOPE_MS) };
+    }
+
+    /// The GM volume is `volume` from part `at` on.
+    pub fn set_volume(&mut self, at: u64, volume: f64) {
+        if self.volume_steps.is_empty() {
+            // What was heard before the first change.
+            self.volume_steps.push(VolumeStep { at_part: 0, volume: self.volume });
+        }
+        self.volume_steps.retain(|s| s.at_part < at);
+        self.volume_steps.push(VolumeStep { at_part: at, volume });
+        self.volume = volume;
         self.changed_at_part = at;
     }
 
@@ -212,6 +331,9 @@ impl Timeline {
         if let Some(i) = self.entry_index(part) {
             self.entries.drain(..i);
         }
+        let in_effect = self.volume_steps.partition_point(|s| s.at_part <= part);
+        self.volume_steps.drain(..in_effect.saturating_sub(1));
+        self.forget_ambience_before(part);
     }
 
     /// The track playing (or paused) at `part`, with its track-relative part index.
@@ -288,6 +410,16 @@ impl Timeline {
     }
 
     /// The queue position after the current one, following repeat (`natural` = the track ended).
+    /// Whether the queue goes on after the current track ends by itself.
+    pub fn has_next(&self) -> bool {
+        let len = self.queue.len();
+        match self.queue_index.filter(|&i| i < len) {
+            _ if len == 0 => false,
+            None => true,
+            Some(i) => i + 1 < len || self.repeat != Repeat::Off,
+        }
+    }
+
     pub fn next_index(&mut self, natural: bool, rng: &mut impl Rng) -> Option<usize> {
         let len = self.queue.len();
         if len == 0 {
@@ -417,7 +549,32 @@ impl Timeline {
         if !(0.0..=1.0).contains(&self.volume) {
             return Err(format!("its volume {} is not between 0 and 1", self.volume));
         }
-        Ok(())
+        if let Some(bad) = self.volume_steps.iter().find(|s| !(0.0..=1.0).contains(&s.volume)) {
+            return Err(format!("a volume step {} is not between 0 and 1", bad.volume));
+        }
+        if !self.volume_steps.windows(2).all(|w| w[0].at_part < w[1].at_part) {
+            return Err("its volume steps are out of order".into());
+        }
+        if self.crossfade_ms > MAX_CROSSFADE_MS || self.entries.iter().any(|e| e.fade_ms > MAX_CROSSFADE_MS) {
+            return Err(format!("a crossfade is longer than {MAX_CROSSFADE_MS} ms"));
+        }
+        let mut tracks = self
+            .entries
+            .iter()
+            .filter_map(|e| match &e.source {
+                Source::Track { track, .. } => Some(track),
+                Source::Silence => None,
+            })
+            .chain(self.paused.iter().map(|p| &p.track))
+            .chain(self.layers.iter().map(|l| &l.track))
+            .chain(self.oneshots.iter().map(|o| &o.track));
+        if tracks.any(|t| !(-MAX_CUT_DB..=MAX_BOOST_DB).contains(&t.gain_db)) {
+            return Err("a track's loudness gain is out of range".into());
+        }
+        if !TARGET_LUFS.contains(&self.target_lufs) {
+            return Err(format!("its loudness target {} is out of range", self.target_lufs));
+        }
+        self.validate_ambience()
     }
 
     /// Empties the queue except the current track.
@@ -438,7 +595,15 @@ mod tests {
     }
 
     fn track(id: i64, parts: Option<u64>) -> TrackRef {
-        TrackRef { id: TrackId(id), fingerprint: format!("f{id}"), relpath: vec![b'a'], parts, duration_ms: 0 }
+        TrackRef {
+            id: TrackId(id),
+            fingerprint: format!("f{id}"),
+            relpath: vec![b'a'],
+            parts,
+            duration_ms: 0,
+            loudness_lufs: None,
+            gain_db: 0.0,
+        }
     }
 
     #[test]
@@ -450,6 +615,27 @@ mod tests {
         assert_eq!(t.content_at(107), Content::Track { track: &track(1, Some(10)), index: 9 });
         assert_eq!(t.content_at(108), Content::Silence);
         assert_eq!(t.last_track_end(), Some(108));
+    }
+
+    #[test]
+    fn a_crossfade_needs_something_to_fade_from() {
+        let mut t = Timeline::default();
+        t.play(10, track(1, Some(4)), 0);
+        t.set_fade(10, 3000);
+        assert_eq!(t.entries[1].fade_ms, ENVELOPE_MS, "out of silence: the short ramp");
+        t.play(12, track(2, Some(40)), 0);
+        t.set_fade(12, 3000);
+        assert_eq!(t.entries[2].fade_ms, 3000, "from a track still sounding: the crossfade");
+        t.play(30, track(3, None), 0);
+        t.set_fade(30, 3000);
+        assert_eq!(t.entries[3].fade_ms, 3000);
+        t.play(80, track(4, None), 0);
+        t.set_fade(80, 3000);
+        assert_eq!(t.entries[4].fade_ms, 3000, "a track of unknown length is taken to sound");
+        t.play(90, track(5, None), 0);
+        t.entries[4].source = Source::Track { track: track(4, Some(5)), from_part: 0 };
+        t.set_fade(90, 3000);
+        assert_eq!(t.entries[5].fade_ms, ENVELOPE_MS, "after a track's end: the short ramp");
     }
 
     #[test]

@@ -1,0 +1,158 @@
+//! Summing the stage's voices: each voice's gain envelope, the GM volume, and a peak
+//! limiter that keeps the sum under full scale. Pure functions over sample buffers.
+
+use super::{Bus, Voice};
+
+/// The mix never exceeds this (−1 dBFS), leaving the encoder room for inter-sample peaks.
+pub const CEILING: f32 = 0.891;
+/// The limiter sees a peak this many samples ahead and lowers its gain over them (1 ms).
+const LOOKAHEAD: usize = 48;
+/// After a peak the limiter's gain recovers with this time constant, in samples (50 ms).
+const RELEASE_SAMPLES: f32 = 2_400.0;
+
+/// Mixes `voices` (each with its decoded audio over the same window: interleaved stereo,
+/// `len` sample pairs) over the grid samples `[start, start + len)`: music and ambience
+/// scaled by `duck(grid sample)`, the sum by `volume(grid sample)`, then limited. `out` is
+/// cleared and filled, interleaved stereo.
+pub fn mix(
+    start: u64,
+    len: usize,
+    voices: &[(&Voice, &[f32])],
+    volume: impl Fn(u64) -> f32,
+    duck: impl Fn(u64) -> f32,
+    out: &mut Vec<f32>,
+) {
+    out.clear();
+    out.resize(len * 2, 0.0);
+    for (voice, pcm) in voices {
+        let ducked = voice.bus != Bus::Effects;
+        for (i, (sum, lr)) in out.chunks_exact_mut(2).zip(pcm.chunks_exact(2)).enumerate() {
+            let s = start + i as u64;
+            let gain = if ducked { voice.gain(s) * duck(s) } else { voice.gain(s) };
+            if gain > 0.0 {
+                sum[0] += gain * lr[0];
+                sum[1] += gain * lr[1];
+            }
+        }
+    }
+    for (i, sum) in out.chunks_exact_mut(2).enumerate() {
+        let gain = volume(start + i as u64);
+        sum[0] *= gain;
+        sum[1] *= gain;
+    }
+    limit(out);
+}
+
+/// Keeps interleaved stereo under [`CEILING`]: the gain falls smoothly over the
+/// [`LOOKAHEAD`] samples before a peak (never below what the peak needs) and recovers
+/// with [`RELEASE_SAMPLES`]. Audio already under the ceiling is left untouched.
+pub fn limit(pcm: &mut [f32]) {
+    let need: Vec<f32> = pcm
+        .chunks_exact(2)
+        .map(|lr| {
+            let peak = lr[0].abs().max(lr[1].abs());
+            if peak > CEILING {
+                CEILING / peak
+            } else {
+                1.0
+            }
+        })
+        .collect();
+    if need.iter().all(|&g| g >= 1.0) {
+        return;
+    }
+    let recover = 1.0 - (-1.0 / RELEASE_SAMPLES).exp();
+    // The lowest need within the next LOOKAHEAD samples, then released slowly.
+    let mut held = Vec::with_capacity(need.len());
+    let mut gain = 1.0f32;
+    for i in 0..need.len() {
+        let ahead = need[i..need.len().min(i + LOOKAHEAD + 1)].iter().copied().fold(1.0, f32::min);
+        gain = ahead.min(gain + (1.0 - gain) * recover);
+        held.push(gain);
+    }
+    // Averaging the last LOOKAHEAD + 1 held gains turns each drop into a ramp; every one of
+    // them already allows for sample i, so the average does too.
+    let mut sum = 0.0f32;
+    for i in 0..held.len() {
+        sum += held[i];
+        if i > LOOKAHEAD {
+            sum -= held[i - LOOKAHEAD - 1];
+        }
+        let count = (i + 1).min(LOOKAHEAD + 1) as f32;
+        let g = (sum / count).min(need[i]);
+        pcm[2 * i] *= g;
+        pcm[2 * i + 1] *= g;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::room::timeline::TrackRef;
+    use crate::stage::Fade;
+
+    fn voice(enter: Fade, leave: Option<Fade>) -> Voice {
+        let track = TrackRef {
+            id: crate::ids::TrackId(1),
+            fingerprint: String::new(),
+            relpath: vec![],
+            parts: None,
+            duration_ms: 0,
+            loudness_lufs: None,
+            gain_db: 0.0,
+        };
+        Voice { track, origin: 0, enter, leave, level: Vec::new(), loop_samples: None, bus: Bus::Music, trim: 1.0 }
+    }
+
+    fn constant(len: usize, level: f32) -> Vec<f32> {
+        vec![level; len * 2]
+    }
+
+    #[test]
+    fn voices_add_with_their_gains_and_the_volume() {
+        let full = voice(Fade { at: 0, len: 0 }, None);
+        let (a, b) = (constant(100, 0.2), constant(100, 0.1));
+        let mut out = Vec::new();
+        mix(0, 100, &[(&full, &a), (&full, &b)], |_| 0.5, |_| 1.0, &mut out);
+        assert!(out.iter().all(|&x| (x - 0.15).abs() < 1e-6));
+        // A voice that has not come in yet adds nothing.
+        let later = voice(Fade { at: 1000, len: 0 }, None);
+        mix(0, 100, &[(&later, &a)], |_| 1.0, |_| 1.0, &mut out);
+        assert!(out.iter().all(|&x| x == 0.0));
+        // Ducking lowers music, not effects: 0.2 × 0.5 + 0.1.
+        let effect = Voice { bus: Bus::Effects, ..full.clone() };
+        mix(0, 100, &[(&full, &a), (&effect, &b)], |_| 1.0, |_| 0.5, &mut out);
+        assert!(out.iter().all(|&x| (x - 0.2).abs() < 1e-6));
+    }
+
+    #[test]
+    fn the_limiter_keeps_the_sum_under_the_ceiling_without_jumps() {
+        // Two loud sines crossfading at equal power peak well over full scale.
+        let n = 48_000;
+        let mut pcm: Vec<f32> = (0..n)
+            .flat_map(|i| {
+                let x = 1.3 * (i as f32 * 0.05).sin() * if (20_000..30_000).contains(&i) { 1.0 } else { 0.5 };
+                [x, -x]
+            })
+            .collect();
+        let before = pcm.clone();
+        limit(&mut pcm);
+        let peak = pcm.iter().fold(0.0f32, |m, x| m.max(x.abs()));
+        assert!(peak <= CEILING + 1e-6, "peak {peak}");
+        // The gain changes smoothly: by less than 1 % per sample.
+        let gains: Vec<(usize, f32)> = pcm
+            .iter()
+            .zip(&before)
+            .step_by(2)
+            .enumerate()
+            .filter(|(_, (_, b))| b.abs() > 0.1)
+            .map(|(i, (a, b))| (i, a / b))
+            .collect();
+        let steepest = gains.windows(2).map(|w| (w[1].1 - w[0].1).abs() / (w[1].0 - w[0].0) as f32).fold(0.0, f32::max);
+        assert!(steepest < 0.01, "the gain jumps by {steepest} per sample");
+        // Quiet audio is untouched.
+        let mut quiet = constant(1000, 0.5);
+        limit(&mut quiet);
+        assert!(quiet.iter().all(|&x| x == 0.5));
+    }
+}

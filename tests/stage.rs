@@ -1,0 +1,283 @@
+//! The stage, heard: the real server plays synthetic tones of known frequency and level,
+//! the parts it published are decoded with ffmpeg, and the crossfade, the GM volume and
+//! the pause ramp are measured in the audio, to the sample, against each command's
+//! `effectiveAt`.
+
+#![allow(clippy::unwrap_used)] // clippy.toml allows it in #[test] fns; a test's helpers fail the same way
+
+mod common;
+
+use std::f64::consts::PI;
+use std::time::Duration;
+
+use common::{Options, Server};
+use reqwest::Method;
+use serde_json::{json, Value};
+
+/// Samples per second and per part.
+const RATE: f64 = 48_000.0;
+const PART_SAMPLES: u64 = 24_576;
+/// A change is heard this many samples after its part starts (the encoder's look-ahead).
+const CHANGE_DELAY: u64 = bardcast::stage::CHANGE_DELAY_SAMPLES;
+/// Each tone's amplitude (full scale 1.0).
+const LEVEL: f64 = 0.5;
+
+async fn command(s: &Server, name: &str, body: Value) -> Value {
+    let (st, v) = s.gm_json(Method::POST, &format!("/api/session/{name}"), body).await;
+    assert_eq!(st, 200, "{name}: {v}");
+    v
+}
+
+/// A server whose library holds sines given as (file, Hz, amplitude, seconds); their
+/// track ids in that order.
+async fn tones(name: &str, tones: &[(&str, u32, f64, f64)]) -> (Server, Vec<i64>) {
+    let dir = common::temp_dir(name);
+    let music = dir.join("music");
+    std::fs::create_dir_all(&music).unwrap();
+    for (file, freq, level, seconds) in tones {
+        let wave = format!("{level}*sin(2*PI*{freq}*t)");
+        let expr = format!("aevalsrc={wave}|{wave}:s=48000:d={seconds}");
+        common::ffmpeg(&["-f", "lavfi", "-i", &expr, music.join(file).to_str().unwrap()]);
+    }
+    let s = Server::start_in(&dir, &music, Options::default());
+    s.wait_scan_idle().await;
+    let page = s.get_json("/api/tracks?sort=filepath").await;
+    let ids: Vec<i64> = page["items"].as_array().unwrap().iter().map(|t| t["id"].as_i64().unwrap()).collect();
+    assert_eq!(ids.len(), tones.len());
+    (s, ids)
+}
+
+/// A 440 Hz and a 660 Hz sine of amplitude [`LEVEL`], 30 s each.
+async fn two_tones(name: &str) -> (Server, i64, i64) {
+    let (s, ids) = tones(name, &[("a.flac", 440, LEVEL, 30.0), ("b.flac", 660, LEVEL, 30.0)]).await;
+    (s, ids[0], ids[1])
+}
+
+/// Waits until grid part `part` is published, then decodes parts `from..=to` of the 256k
+/// rendition, as published, with ffmpeg: left channel, sample 0 = grid sample
+/// `from × 24576`.
+async fn decode_parts(s: &Server, from: u64, to: u64) -> Vec<f64> {
+    while now_ms() < (to + 1) * 512 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut mp4 = s.get("/hls/256k/init.mp4").await.bytes().await.unwrap().to_vec();
+    for part in from..=to {
+        let r = s.get(&format!("/hls/256k/part/{part}.m4s")).await;
+        assert_eq!(r.status(), 200, "part {part}");
+        mp4.extend_from_slice(&r.bytes().await.unwrap());
+    }
+    let dir = common::temp_dir("stage-decode");
+    let file = dir.join("parts.mp4");
+    std::fs::write(&file, &mp4).unwrap();
+    let out = std::process::Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-i", file.to_str().unwrap(), "-f", "s16le", "-ac", "2", "-"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "ffmpeg: {}", String::from_utf8_lossy(&out.stderr));
+    let left: Vec<f64> =
+        out.stdout.chunks_exact(4).map(|lr| f64::from(i16::from_le_bytes([lr[0], lr[1]])) / 32_768.0).collect();
+    assert_eq!(left.len() as u64, (to - from + 1) * PART_SAMPLES, "ffmpeg decoded every sample of every part");
+    left
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64
+}
+
+/// The amplitude of the `freq` Hz component over `len` samples from `at` (Goertzel).
+fn tone(pcm: &[f64], at: usize, len: usize, freq: f64) -> f64 {
+    let w = 2.0 * PI * freq / RATE;
+    let (mut re, mut im) = (0.0, 0.0);
+    for (i, x) in pcm[at..at + len].iter().enumerate() {
+        re += x * (w * i as f64).cos();
+        im -= x * (w * i as f64).sin();
+    }
+    2.0 * (re * re + im * im).sqrt() / len as f64
+}
+
+fn db(ratio: f64) -> f64 {
+    20.0 * ratio.log10()
+}
+
+/// The largest step between neighbouring samples, and where.
+fn largest_step(pcm: &[f64]) -> (usize, f64) {
+    pcm.windows(2).map(|w| (w[1] - w[0]).abs()).enumerate().fold((0, 0.0), |m, x| if x.1 > m.1 { x } else { m })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crossfade_volume_and_pause_are_heard_at_their_effective_time() {
+    let (s, a, b) = two_tones("stage-heard").await;
+    command(&s, "settings", json!({"crossfadeSeconds": 2})).await;
+    let played = command(&s, "play", json!({"trackId": a})).await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let crossfade = command(&s, "play", json!({"trackId": b})).await;
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    let volume = command(&s, "volume", json!({"volume": 0.5})).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let paused = command(&s, "pause", json!({})).await;
+    let part = |v: &Value| v["effectiveAtMs"].as_u64().unwrap() / 512;
+    let first = part(&played) + 1;
+    let pcm = decode_parts(&s, first, part(&paused) + 2).await;
+    // Where each change is heard, as an index into `pcm`.
+    let heard = |v: &Value| ((part(v) - first) * PART_SAMPLES + CHANGE_DELAY) as usize;
+    let win = 2_400; // 50 ms
+
+    // Before the crossfade: the first tone alone, at its level.
+    let x = heard(&crossfade);
+    assert!(x > 3 * win, "the crossfade came too early to measure");
+    let before = x - 2 * win;
+    assert!(db(tone(&pcm, before, win, 440.0) / LEVEL).abs() < 0.5);
+    assert!(tone(&pcm, before, win, 660.0) < 0.005);
+
+    // The crossfade: equal power all through, half way both at -3 dB, then the second alone.
+    for k in 0..40 {
+        let at = x + k * win;
+        let (out, into) = (tone(&pcm, at, win, 440.0), tone(&pcm, at, win, 660.0));
+        let power = (out * out + into * into).sqrt();
+        assert!(db(power / LEVEL).abs() < 0.6, "{k}: power {:.2} dB off", db(power / LEVEL));
+    }
+    let mid = x + 48_000 - win / 2;
+    assert!(db(tone(&pcm, mid, win, 440.0) / LEVEL) + 3.0 < 0.7);
+    assert!(db(tone(&pcm, mid, win, 660.0) / LEVEL) + 3.0 < 0.7);
+    let after = x + 2 * 48_000 + win;
+    assert!(tone(&pcm, after, win, 440.0) < 0.005, "the first tone is gone after 2 s");
+    assert!(db(tone(&pcm, after, win, 660.0) / LEVEL).abs() < 0.5);
+
+    // The GM volume, in the stream: 6 dB down 250 ms after it is heard, not before.
+    let v = heard(&volume);
+    assert!(db(tone(&pcm, v - win, win, 660.0) / LEVEL).abs() < 0.5);
+    assert!((db(tone(&pcm, v + 12_000, win, 660.0) / LEVEL) + 6.02).abs() < 0.5);
+
+    // The pause ramps down over 250 ms: half way it is still heard, then silence.
+    let p = heard(&paused);
+    let level = LEVEL / 2.0;
+    assert!(db(tone(&pcm, p - win, win, 660.0) / level).abs() < 0.5);
+    let ramp = tone(&pcm, p + 4_800, win, 660.0) / level;
+    assert!((0.3..0.9).contains(&ramp), "125 ms into the ramp the level is {ramp:.2} of before");
+    let rest = &pcm[p + 12_000..];
+    let peak = rest.iter().fold(0.0f64, |m, x| m.max(x.abs()));
+    assert!(peak < 0.001, "silence after the pause, peak {peak}");
+
+    // No click anywhere, part seams included: no step larger than the 660 Hz tone's slope.
+    let slope = 2.0 * PI * 660.0 / RATE * LEVEL;
+    let (at, step) =
+        pcm.windows(2).map(|w| (w[1] - w[0]).abs()).enumerate().fold((0, 0.0), |m, x| if x.1 > m.1 { x } else { m });
+    assert!(step < 1.3 * slope, "a step of {step:.3} at sample {at} (part {})", first + at as u64 / PART_SAMPLES);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ambience_loops_gaplessly_effects_play_on_top_and_ducking_spares_them() {
+    // Music 440 Hz at 0.3; a 1.5 s ambience loop of 880 Hz at 0.2 (a whole number of cycles,
+    // 72 000 samples: not a whole number of AAC frames); a 0.5 s effect of 1320 Hz at 0.3.
+    let (s, ids) = tones(
+        "stage-layers",
+        &[("a music.flac", 440, 0.3, 30.0), ("b rain.flac", 880, 0.2, 1.5), ("c door.flac", 1320, 0.3, 0.5)],
+    )
+    .await;
+    let (music, rain, door) = (ids[0], ids[1], ids[2]);
+    command(&s, "play", json!({"trackId": music})).await;
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let added = command(&s, "layer", json!({"action": "add", "trackId": rain, "fadeSeconds": 0.5})).await;
+    let layer = &added["layers"][0];
+    assert_eq!((layer["trackId"].as_i64(), layer["gain"].as_f64()), (Some(rain), Some(1.0)), "{added}");
+    tokio::time::sleep(Duration::from_millis(5000)).await;
+    let ducked = command(&s, "duck", json!({"on": true})).await;
+    assert_eq!(ducked["duckDb"], -12.0);
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let shot = command(&s, "oneshot", json!({"trackId": door})).await;
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let released = command(&s, "duck", json!({"on": false})).await;
+    assert!(released["duckDb"].is_null());
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let id = layer["id"].as_u64().unwrap();
+    let removed = command(&s, "layer", json!({"action": "remove", "layerId": id, "fadeSeconds": 1})).await;
+    assert_eq!(removed["layers"], json!([]));
+
+    let part = |v: &Value| v["effectiveAtMs"].as_u64().unwrap() / 512;
+    let first = part(&added);
+    let pcm = decode_parts(&s, first, part(&removed) + 3).await;
+    let heard = |v: &Value| ((part(v) - first) * PART_SAMPLES + CHANGE_DELAY) as usize;
+    let win = 2_400;
+    let level = |at: usize, freq: f64| tone(&pcm, at, win, freq);
+
+    // The loop, after its fade-in, until the duck: at its level in every window, across
+    // at least two loop points (every 72 000 samples from where it is heard).
+    let (a, d) = (heard(&added), heard(&ducked));
+    assert!(d - a > 3 * 72_000, "too few loops to judge");
+    for at in (a + 24_000 + win..d - win).step_by(win / 2) {
+        assert!(db(level(at, 880.0) / 0.2).abs() < 0.5, "the loop dips at {}: {:.3}", at - a, level(at, 880.0));
+        assert!(db(level(at, 440.0) / 0.3).abs() < 0.5);
+    }
+    // No click at the loop points: no step beyond the sum's steepest slope.
+    let slope = 2.0 * PI * (440.0 * 0.3 + 880.0 * 0.2) / RATE;
+    for k in 1..=3 {
+        let seam = a + k * 72_000;
+        let (at, step) = largest_step(&pcm[seam - 480..seam + 480]);
+        assert!(step < 1.3 * slope, "loop point {k}: a step of {step:.4} at {at} of 960");
+    }
+
+    // Ducking: music and ambience 12 dB down after 300 ms; the effect, fired while ducked,
+    // is not; it starts where it is heard.
+    for (freq, full) in [(440.0, 0.3), (880.0, 0.2)] {
+        assert!((db(level(d + 14_400 + win, freq) / full) + 12.0).abs() < 0.5, "{freq} Hz ducked");
+    }
+    let o = heard(&shot);
+    assert!(level(o - win, 1320.0) < 0.003, "the effect is not heard before it is due");
+    assert!(db(level(o + 1_200, 1320.0) / 0.3).abs() < 0.5, "the effect at its own level");
+    assert!(level(o + 24_000 + win, 1320.0) < 0.003, "the effect played once");
+    let r = heard(&released);
+    assert!(db(level(r + 14_400 + win, 440.0) / 0.3).abs() < 0.5, "released");
+
+    // Removing the layer fades it out over 1 s; the music stays.
+    let gone = heard(&removed);
+    let half = level(gone + 24_000 - win / 2, 880.0) / 0.2;
+    assert!((0.55..0.85).contains(&half), "half way through its fade-out the layer is at {half:.2}");
+    assert!(level(gone + 48_000 + win, 880.0) < 0.003);
+    assert!(db(level(gone + 48_000 + win, 440.0) / 0.3).abs() < 0.5);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tracks_are_matched_in_loudness_unless_the_room_says_not() {
+    // A sine of amplitude A in both channels measures -0.69 + 20 log10(A) LUFS (EBU R128;
+    // K-weighting is flat within 0.1 dB at these frequencies): -6.7 and -20.7 here.
+    let (s, ids) = tones("stage-loudness", &[("a loud.flac", 440, 0.5, 20.0), ("b quiet.flac", 660, 0.1, 20.0)]).await;
+    // The library shows each track's loudness once it is encoded (kept in SQLite).
+    let (st, v) = s.gm_json(Method::POST, "/api/cache/prepare", json!({})).await;
+    assert!((200..300).contains(&st), "{v}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let measured = loop {
+        let page = s.get_json("/api/tracks?sort=filepath").await;
+        let lufs: Vec<Option<f64>> =
+            page["items"].as_array().unwrap().iter().map(|t| t["loudnessLufs"].as_f64()).collect();
+        if lufs.iter().all(Option::is_some) {
+            break lufs.into_iter().flatten().collect::<Vec<f64>>();
+        }
+        assert!(std::time::Instant::now() < deadline, "no loudness in {page}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    for (got, level) in measured.iter().zip([0.5f64, 0.1]) {
+        let want = -0.691 + 20.0 * level.log10();
+        assert!((got - want).abs() < 0.5, "measured {got:.2} LUFS, want {want:.2}");
+    }
+
+    let settings = command(&s, "settings", json!({"crossfadeSeconds": 0})).await;
+    assert_eq!((settings["normalize"].as_bool(), settings["targetLufs"].as_f64()), (Some(true), Some(-18.0)));
+    let loud = command(&s, "play", json!({"trackId": ids[0]})).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let quiet = command(&s, "play", json!({"trackId": ids[1]})).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    command(&s, "settings", json!({"normalize": false})).await;
+    let raw = command(&s, "play", json!({"trackId": ids[0]})).await;
+    let part = |v: &Value| v["effectiveAtMs"].as_u64().unwrap() / 512;
+    let first = part(&loud);
+    let pcm = decode_parts(&s, first, part(&raw) + 2).await;
+    let heard = |v: &Value| ((part(v) - first) * PART_SAMPLES + CHANGE_DELAY) as usize;
+    let win = 2_400;
+    // Both at the amplitude that measures -18 LUFS; the loud one at its own level once the
+    // room stops matching.
+    let target = 10f64.powf((-18.0 + 0.691) / 20.0);
+    let a = tone(&pcm, heard(&quiet) - 2 * win, win, 440.0);
+    let b = tone(&pcm, heard(&raw) - 2 * win, win, 660.0);
+    assert!(db(a / target).abs() < 0.5 && db(b / target).abs() < 0.5, "{a:.4} and {b:.4}, want {target:.4}");
+    assert!(db(tone(&pcm, heard(&raw) + 12_000, win, 440.0) / 0.5).abs() < 0.5);
+}
