@@ -3,12 +3,20 @@
 
 use super::{Bus, Voice};
 
-/// The mix never exceeds this (−1 dBFS), leaving the encoder room for inter-sample peaks.
-pub const CEILING: f32 = 0.891;
+/// The mix's true peak (4× oversampled, as BS.1770 measures it) never exceeds this
+/// (−1.5 dBTP): with the encoder's own overshoot, what a listener decodes stays under −1 dBTP.
+pub const CEILING: f32 = 0.841;
 /// The limiter sees a peak this many samples ahead and lowers its gain over them (1 ms).
 const LOOKAHEAD: usize = 48;
 /// After a peak the limiter's gain recovers with this time constant, in samples (50 ms).
 const RELEASE_SAMPLES: f32 = 2_400.0;
+/// Taps of each interpolating phase of the true-peak meter, half before the sample and half after.
+const TAPS: usize = 12;
+/// Samples between which the true-peak meter looks for peaks at ¼, ½ and ¾.
+const PHASES: usize = 3;
+/// The meter checks blocks of this many sample pairs, and skips a block whose neighbourhood
+/// is too quiet to reach the ceiling between samples.
+const BLOCK: usize = 64;
 
 /// Mixes `voices` (each with its decoded audio over the same window: interleaved stereo,
 /// `len` sample pairs) over the grid samples `[start, start + len)`: music and ambience
@@ -43,21 +51,12 @@ pub fn mix(
     limit(out);
 }
 
-/// Keeps interleaved stereo under [`CEILING`]: the gain falls smoothly over the
-/// [`LOOKAHEAD`] samples before a peak (never below what the peak needs) and recovers
+/// Keeps interleaved stereo's true peak under [`CEILING`]: the gain falls smoothly over
+/// the [`LOOKAHEAD`] samples before a peak (never below what the peak needs) and recovers
 /// with [`RELEASE_SAMPLES`]. Audio already under the ceiling is left untouched.
 pub fn limit(pcm: &mut [f32]) {
-    let need: Vec<f32> = pcm
-        .chunks_exact(2)
-        .map(|lr| {
-            let peak = lr[0].abs().max(lr[1].abs());
-            if peak > CEILING {
-                CEILING / peak
-            } else {
-                1.0
-            }
-        })
-        .collect();
+    let need: Vec<f32> =
+        true_peaks(pcm).into_iter().map(|peak| if peak > CEILING { CEILING / peak } else { 1.0 }).collect();
     if need.iter().all(|&g| g >= 1.0) {
         return;
     }
@@ -85,6 +84,58 @@ pub fn limit(pcm: &mut [f32]) {
     }
 }
 
+/// Per sample pair of interleaved stereo, the highest level of either channel at the sample
+/// or between it and the next (at ¼, ½ and ¾, interpolated by a windowed sinc): the signal a
+/// decoder reconstructs peaks there, up to 3 dB above its samples.
+pub fn true_peaks(pcm: &[f32]) -> Vec<f32> {
+    let n = pcm.len() / 2;
+    let mut peaks: Vec<f32> = pcm.chunks_exact(2).map(|lr| lr[0].abs().max(lr[1].abs())).collect();
+    let filter = interpolator();
+    // Between samples the signal exceeds its neighbourhood's peak by at most the filter's gain.
+    let gain = filter.iter().map(|h| h.iter().map(|x| x.abs()).sum::<f32>()).fold(0.0, f32::max);
+    let half = TAPS / 2;
+    for block in (0..n).step_by(BLOCK) {
+        let end = (block + BLOCK).min(n);
+        let near = &peaks[block.saturating_sub(half)..(end + half).min(n)];
+        if near.iter().fold(0.0f32, |m, &x| m.max(x)) * gain <= CEILING {
+            continue;
+        }
+        for (i, peak) in peaks.iter_mut().enumerate().take(end).skip(block) {
+            for h in &filter {
+                for ch in 0..2 {
+                    let mut y = 0.0;
+                    for (t, c) in h.iter().enumerate() {
+                        // Taps i + 1 − half ..= i + half; silence beyond the buffer.
+                        let j = (i + 1 + t).wrapping_sub(half);
+                        if j < n {
+                            y += c * pcm[2 * j + ch];
+                        }
+                    }
+                    *peak = peak.max(y.abs());
+                }
+            }
+        }
+    }
+    peaks
+}
+
+/// The interpolating filters of the true-peak meter: for each phase k of [`PHASES`], the
+/// taps that give the signal at i + k/4 from samples i + 1 − TAPS/2 ..= i + TAPS/2
+/// (a sinc under a Hann window).
+fn interpolator() -> [[f32; TAPS]; PHASES] {
+    let mut filter = [[0.0; TAPS]; PHASES];
+    for (k, h) in filter.iter_mut().enumerate() {
+        let frac = (k + 1) as f64 / (PHASES + 1) as f64;
+        for (t, c) in h.iter_mut().enumerate() {
+            let x = t as f64 + 1.0 - (TAPS / 2) as f64 - frac;
+            let sinc = if x == 0.0 { 1.0 } else { (std::f64::consts::PI * x).sin() / (std::f64::consts::PI * x) };
+            let window = 0.5 + 0.5 * (std::f64::consts::PI * x / (TAPS / 2) as f64).cos();
+            *c = (sinc * window) as f32;
+        }
+    }
+    filter
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -97,11 +148,22 @@ mod tests {
             fingerprint: String::new(),
             relpath: vec![],
             parts: None,
+            samples: None,
             duration_ms: 0,
             loudness_lufs: None,
             gain_db: 0.0,
         };
-        Voice { track, origin: 0, enter, leave, level: Vec::new(), loop_samples: None, bus: Bus::Music, trim: 1.0 }
+        Voice {
+            track,
+            origin: 0,
+            enter,
+            leave,
+            level: Vec::new(),
+            loop_samples: None,
+            seamless: false,
+            bus: Bus::Music,
+            trim: 1.0,
+        }
     }
 
     fn constant(len: usize, level: f32) -> Vec<f32> {
@@ -154,5 +216,33 @@ mod tests {
         let mut quiet = constant(1000, 0.5);
         limit(&mut quiet);
         assert!(quiet.iter().all(|&x| x == 0.5));
+    }
+
+    #[test]
+    fn the_limiter_catches_peaks_between_samples() {
+        // A quarter-rate sine sampled 45° off its crests: every sample is at 0.707 of its
+        // amplitude, so 1.1 samples at 0.78, under the ceiling, and peaks at 1.1 between them.
+        let sine: Vec<f32> = (0..4_800)
+            .flat_map(|i| {
+                let x = 1.1 * (std::f32::consts::FRAC_PI_2 * i as f32 + std::f32::consts::FRAC_PI_4).sin();
+                [x, x]
+            })
+            .collect();
+        assert!(sine.iter().all(|x| x.abs() < CEILING));
+        let peaks = true_peaks(&sine);
+        let middle = &peaks[100..4_700];
+        // A crest lies between every other pair of samples.
+        assert!(middle.iter().all(|&p| p < 1.13), "no peak higher than the sine's");
+        let crests = middle.windows(2).map(|w| w[0].max(w[1]));
+        assert!(crests.clone().all(|p| p > 1.07), "the meter sees the peaks between samples");
+        let mut limited = sine.clone();
+        limit(&mut limited);
+        let after = true_peaks(&limited);
+        assert!(
+            after.iter().all(|&p| p <= CEILING * 1.01),
+            "limited to {:?}",
+            after.iter().copied().fold(0.0f32, f32::max)
+        );
+        assert!(after[2_000] > CEILING * 0.95, "and no lower than it needs");
     }
 }
