@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 
 use super::playlist;
+use super::published::PublishedParts;
 use super::timeline::{Timeline, PARTS_PER_SEGMENT};
 use super::{Error, RoomHandle};
 use crate::cache::SegmentCache;
@@ -39,6 +40,8 @@ pub struct LiveParts {
     /// Rendition names (`256k`), in ladder order.
     renditions: Arc<[String]>,
     stage: Renderer,
+    /// Every part served, on disk: a restart serves the same bytes.
+    published: PublishedParts,
     /// Held while a part is rendered, so that the listeners asking for it at once wait for
     /// one render instead of starting their own.
     rendering: Arc<tokio::sync::Mutex<()>>,
@@ -55,6 +58,8 @@ impl LiveParts {
         Ok(LiveParts {
             renditions: cache.ladder().iter().map(playlist::rendition_name).collect(),
             stage: Renderer::new(cache.clone(), music_dir)?,
+            published: PublishedParts::open(cache.root())
+                .map_err(|e| format!("cannot keep published parts in {}: {e}", cache.root().display()))?,
             rendering: Arc::default(),
             newest_asked: Arc::default(),
             cache,
@@ -122,18 +127,56 @@ impl LiveParts {
         if let Some(hit) = self.parts.get(rendition, part) {
             return Ok(hit);
         }
-        let rendered = self.stage.render(timeline, part).await.unwrap_or_else(|e| {
-            tracing::warn!(error = %e, part, "the stage could not render a part; serving silence");
-            None
-        });
-        let all = match rendered {
-            Some(all) => all,
-            None => (0..self.renditions.len()).map(|r| self.silence(r, part)).collect::<Result<Vec<_>, _>>()?,
+        let kept = self.read_published(part).await;
+        let all = if kept.iter().all(Option::is_some) {
+            kept.into_iter().flatten().collect()
+        } else {
+            let rendered = self.render(timeline, part).await?;
+            // A part published in some renditions only (a kill between writes) keeps those.
+            let fresh: Vec<(usize, Bytes)> =
+                rendered.iter().enumerate().filter(|(r, _)| kept[*r].is_none()).map(|(r, b)| (r, b.clone())).collect();
+            self.write_published(part, fresh).await;
+            kept.into_iter().zip(rendered).map(|(kept, rendered)| kept.unwrap_or(rendered)).collect::<Vec<_>>()
         };
         for (r, bytes) in all.iter().enumerate() {
             self.parts.remember(r, part, bytes.clone());
         }
         all.into_iter().nth(rendition).ok_or(Error::NotFound("rendition"))
+    }
+
+    /// Every rendition of grid part `part`, rendered by the stage; silence when nothing
+    /// sounds or the stage failed.
+    async fn render(&self, timeline: &Timeline, part: u64) -> Result<Vec<Bytes>, Error> {
+        let rendered = self.stage.render(timeline, part).await.unwrap_or_else(|e| {
+            tracing::warn!(error = %e, part, "the stage could not render a part; serving silence");
+            None
+        });
+        match rendered {
+            Some(all) => Ok(all),
+            None => (0..self.renditions.len()).map(|r| self.silence(r, part)).collect(),
+        }
+    }
+
+    /// Each rendition of `part` as it was published before, where it was.
+    async fn read_published(&self, part: u64) -> Vec<Option<Bytes>> {
+        let (published, renditions) = (self.published.clone(), self.renditions.clone());
+        let read = move || renditions.iter().map(|r| published.read(part, r)).collect::<Vec<_>>();
+        tokio::task::spawn_blocking(read).await.unwrap_or_else(|_| vec![None; self.renditions.len()])
+    }
+
+    /// Keeps `(rendition, bytes)` of `part` on disk before they are served.
+    async fn write_published(&self, part: u64, fresh: Vec<(usize, Bytes)>) {
+        let (published, renditions) = (self.published.clone(), self.renditions.clone());
+        let write = move || {
+            for (r, bytes) in fresh {
+                if let Err(e) = published.write(part, &renditions[r], &bytes) {
+                    tracing::warn!(error = %e, part, "cannot keep a published part on disk");
+                }
+            }
+        };
+        if let Err(e) = tokio::task::spawn_blocking(write).await {
+            tracing::warn!(error = %e, part, "keeping a published part on disk failed");
+        }
     }
 
     /// The cached silent part of `rendition`, stamped as grid part `part`.

@@ -12,6 +12,7 @@ pub mod delay;
 pub mod error;
 pub mod live;
 pub mod playlist;
+pub mod published;
 pub mod timeline;
 
 use serde::Serialize;

@@ -23,6 +23,7 @@ pub struct Server {
 }
 
 /// How to start a server.
+#[derive(Clone)]
 pub struct Options {
     pub gm_key: Option<String>,
     pub scan_on_startup: bool,
