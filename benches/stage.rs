@@ -49,6 +49,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             fingerprint: key.fingerprint,
             relpath: name.into_bytes(),
             parts: Some(parts),
+            samples: None,
             duration_ms: 60_000,
             loudness_lufs: None,
             gain_db: 0.0,
@@ -60,6 +61,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             start_part: BASE,
             source: Source::Track { track: tracks[0].clone(), from_part: 0 },
             fade_ms: 0,
+            early_samples: 0,
+            settle: None,
         }],
         ..Timeline::default()
     };
@@ -68,6 +71,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         start_part: BASE + 10,
         source: Source::Track { track: tracks[1].clone(), from_part: 0 },
         fade_ms: 12_000,
+        early_samples: 0,
+        settle: None,
     });
     // A busy room: the crossfade, eight ambience loops and two effects on top.
     let mut busy = crossfade.clone();

@@ -31,6 +31,11 @@ async fn command(s: &Server, name: &str, body: Value) -> Value {
 /// A server whose library holds sines given as (file, Hz, amplitude, seconds); their
 /// track ids in that order.
 async fn tones(name: &str, tones: &[(&str, u32, f64, f64)]) -> (Server, Vec<i64>) {
+    tones_with(name, tones, Options::default()).await
+}
+
+/// [`tones`], with the server started with `options`.
+async fn tones_with(name: &str, tones: &[(&str, u32, f64, f64)], options: Options) -> (Server, Vec<i64>) {
     let dir = common::temp_dir(name);
     let music = dir.join("music");
     std::fs::create_dir_all(&music).unwrap();
@@ -39,7 +44,7 @@ async fn tones(name: &str, tones: &[(&str, u32, f64, f64)]) -> (Server, Vec<i64>
         let expr = format!("aevalsrc={wave}|{wave}:s=48000:d={seconds}");
         common::ffmpeg(&["-f", "lavfi", "-i", &expr, music.join(file).to_str().unwrap()]);
     }
-    let s = Server::start_in(&dir, &music, Options::default());
+    let s = Server::start_in(&dir, &music, options);
     s.wait_scan_idle().await;
     let page = s.get_json("/api/tracks?sort=filepath").await;
     let ids: Vec<i64> = page["items"].as_array().unwrap().iter().map(|t| t["id"].as_i64().unwrap()).collect();
@@ -53,10 +58,9 @@ async fn two_tones(name: &str) -> (Server, i64, i64) {
     (s, ids[0], ids[1])
 }
 
-/// Waits until grid part `part` is published, then decodes parts `from..=to` of the 256k
-/// rendition, as published, with ffmpeg: left channel, sample 0 = grid sample
-/// `from × 24576`.
-async fn decode_parts(s: &Server, from: u64, to: u64) -> Vec<f64> {
+/// Waits until grid part `part` is published, then writes parts `from..=to` of the 256k
+/// rendition, as published, after its init segment: an MP4 file any decoder reads.
+async fn published(s: &Server, from: u64, to: u64) -> std::path::PathBuf {
     while now_ms() < (to + 1) * 512 {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -66,9 +70,15 @@ async fn decode_parts(s: &Server, from: u64, to: u64) -> Vec<f64> {
         assert_eq!(r.status(), 200, "part {part}");
         mp4.extend_from_slice(&r.bytes().await.unwrap());
     }
-    let dir = common::temp_dir("stage-decode");
-    let file = dir.join("parts.mp4");
+    let file = common::temp_dir("stage-decode").join("parts.mp4");
     std::fs::write(&file, &mp4).unwrap();
+    file
+}
+
+/// Parts `from..=to` as published, decoded with ffmpeg: left channel, sample 0 = grid
+/// sample `from × 24576`.
+async fn decode_parts(s: &Server, from: u64, to: u64) -> Vec<f64> {
+    let file = published(s, from, to).await;
     let out = std::process::Command::new("ffmpeg")
         .args(["-hide_banner", "-loglevel", "error", "-i", file.to_str().unwrap(), "-f", "s16le", "-ac", "2", "-"])
         .output()
@@ -78,6 +88,21 @@ async fn decode_parts(s: &Server, from: u64, to: u64) -> Vec<f64> {
         out.stdout.chunks_exact(4).map(|lr| f64::from(i16::from_le_bytes([lr[0], lr[1]])) / 32_768.0).collect();
     assert_eq!(left.len() as u64, (to - from + 1) * PART_SAMPLES, "ffmpeg decoded every sample of every part");
     left
+}
+
+/// The true peak of parts `from..=to` as published, dBTP, as ffmpeg's EBU R128 meter
+/// measures it (4× oversampled).
+async fn true_peak_db(s: &Server, from: u64, to: u64) -> f64 {
+    let file = published(s, from, to).await;
+    let out = std::process::Command::new("ffmpeg")
+        .args(["-hide_banner", "-nostats", "-i", file.to_str().unwrap(), "-af", "ebur128=peak=true", "-f", "null", "-"])
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "ffmpeg: {log}");
+    let summary = &log[log.rfind("True peak:").unwrap_or_else(|| panic!("no true peak in {log}"))..];
+    let line = summary.lines().find(|l| l.trim_start().starts_with("Peak:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
 }
 
 fn now_ms() -> u64 {
@@ -107,7 +132,8 @@ fn largest_step(pcm: &[f64]) -> (usize, f64) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn crossfade_volume_and_pause_are_heard_at_their_effective_time() {
     let (s, a, b) = two_tones("stage-heard").await;
-    command(&s, "settings", json!({"crossfadeSeconds": 2})).await;
+    // Each tone at its own level: matching loudness is another test's subject.
+    command(&s, "settings", json!({"crossfadeSeconds": 2, "normalize": false})).await;
     let played = command(&s, "play", json!({"trackId": a})).await;
     tokio::time::sleep(Duration::from_millis(2500)).await;
     let crossfade = command(&s, "play", json!({"trackId": b})).await;
@@ -175,6 +201,7 @@ async fn ambience_loops_gaplessly_effects_play_on_top_and_ducking_spares_them() 
     )
     .await;
     let (music, rain, door) = (ids[0], ids[1], ids[2]);
+    command(&s, "settings", json!({"normalize": false})).await;
     command(&s, "play", json!({"trackId": music})).await;
     tokio::time::sleep(Duration::from_millis(1000)).await;
     let added = command(&s, "layer", json!({"action": "add", "trackId": rain, "fadeSeconds": 0.5})).await;
@@ -280,4 +307,107 @@ async fn tracks_are_matched_in_loudness_unless_the_room_says_not() {
     let b = tone(&pcm, heard(&raw) - 2 * win, win, 660.0);
     assert!(db(a / target).abs() < 0.5 && db(b / target).abs() < 0.5, "{a:.4} and {b:.4}, want {target:.4}");
     assert!(db(tone(&pcm, heard(&raw) + 12_000, win, 440.0) / 0.5).abs() < 0.5);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn eight_full_scale_layers_stay_under_minus_one_dbtp() {
+    // Eight sines at full scale, unmatched in loudness: they sum to about 8× full scale, and
+    // the 11 025 Hz one (a quarter of 44.1 kHz, off the 48 kHz grid) peaks between samples.
+    let freqs = [220, 331, 497, 1_009, 2_203, 4_409, 7_001, 11_025];
+    let files: Vec<(String, u32)> = freqs.iter().enumerate().map(|(i, &f)| (format!("{i} layer.flac"), f)).collect();
+    let specs: Vec<(&str, u32, f64, f64)> = files.iter().map(|(name, f)| (name.as_str(), *f, 0.999, 4.0)).collect();
+    let (s, ids) = tones("stage-peak", &specs).await;
+    command(&s, "settings", json!({"normalize": false})).await;
+    let mut last = Value::Null;
+    for id in &ids {
+        last = command(&s, "layer", json!({"action": "add", "trackId": id, "fadeSeconds": 0})).await;
+    }
+    assert_eq!(last["layers"].as_array().unwrap().len(), 8);
+    let ninth = s.gm_json(Method::POST, "/api/session/layer", json!({"action": "add", "trackId": ids[0]})).await;
+    assert_eq!(ninth.0, 409, "a ninth layer: {}", ninth.1);
+    let from = last["effectiveAtMs"].as_u64().unwrap() / 512 + 1;
+    let peak = true_peak_db(&s, from, from + 11).await;
+    assert!(peak < -1.0, "true peak {peak:.2} dBTP");
+    // Limited, not silenced: the loudest moments are within 2 dB of the ceiling.
+    assert!(peak > -3.0, "true peak {peak:.2} dBTP");
+    let pcm = decode_parts(&s, from, from + 11).await;
+    assert!(db(tone(&pcm, 48_000, 9_600, 220.0)) > -30.0, "every layer is still heard");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn published_parts_keep_their_bytes_across_a_kill_and_a_restart() {
+    let options = Options { extra_env: vec![("BITRATES".into(), "256,96".into())], ..Options::default() };
+    let specs = [("a.flac", 440, LEVEL, 30.0), ("b.flac", 880, 0.2, 3.0)];
+    let (mut s, ids) = tones_with("stage-restart", &specs, options.clone()).await;
+    let played = command(&s, "play", json!({"trackId": ids[0]})).await;
+    command(&s, "layer", json!({"action": "add", "trackId": ids[1]})).await;
+    let first = played["effectiveAtMs"].as_u64().unwrap() / 512;
+    let parts: Vec<(String, u64)> =
+        ["256k", "96k"].iter().flat_map(|r| (first..first + 8).map(move |p| ((*r).to_owned(), p))).collect();
+    while now_ms() < (first + 9) * 512 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let fetch_all = |s: &Server| {
+        let (base, parts) = (s.base.clone(), parts.clone());
+        async move {
+            let client = reqwest::Client::new();
+            let mut all = Vec::new();
+            for (r, p) in parts {
+                let resp = client.get(format!("{base}/hls/{r}/part/{p}.m4s")).send().await.unwrap();
+                assert_eq!(resp.status(), 200, "{r} part {p}");
+                all.push(resp.bytes().await.unwrap());
+            }
+            all
+        }
+    };
+    let before = fetch_all(&s).await;
+    assert_eq!(fetch_all(&s).await, before, "fetched twice");
+    s.kill9();
+    // Now the room cannot render those parts as it did: the tracks' cached parts are evicted
+    // and their files are gone. What was published is still what is served.
+    let cache = s.dir.join("data/cache");
+    for ladder in std::fs::read_dir(&cache).unwrap().map(|e| e.unwrap().path()) {
+        if ladder.file_name().unwrap().to_string_lossy().starts_with("aaclc-") {
+            std::fs::remove_dir_all(&ladder).unwrap();
+        }
+    }
+    for (file, ..) in specs {
+        std::fs::remove_file(s.music.join(file)).unwrap();
+    }
+    let again = Server::start_in(&s.dir.clone(), &s.music.clone(), options);
+    let after = fetch_all(&again).await;
+    for (i, (got, want)) in after.iter().zip(&before).enumerate() {
+        assert!(got == want, "{} part {} changed across the restart", parts[i].0, parts[i].1);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repeated_track_comes_round_without_a_gap_or_a_click() {
+    // 1.3 s of 440 Hz: 572 whole cycles, 62 400 samples, 2.54 parts (so each pass ends
+    // inside a part, and the next comes round there rather than on the part after).
+    // Decoded: 6.6 s, five passes.
+    let (s, ids) = tones("stage-repeat", &[("a.flac", 440, LEVEL, 1.3)]).await;
+    command(&s, "repeat", json!({"mode": "one"})).await;
+    let played = command(&s, "play", json!({"trackId": ids[0]})).await;
+    let first = played["effectiveAtMs"].as_u64().unwrap() / 512;
+    let pcm = decode_parts(&s, first, first + 12).await;
+    let begins = CHANGE_DELAY as usize;
+    let win = 1_200;
+    // The track was not encoded when it started, so it plays at its own level until its
+    // loudness is measured, then glides to the room's target (-18 LUFS). Never below that:
+    // no gap at any of the four loop points.
+    let target = 10f64.powf((-18.0 + 0.691) / 20.0);
+    for at in (begins + 14_400..pcm.len() - win).step_by(win / 2) {
+        let level = tone(&pcm, at, win, 440.0);
+        let pass_at = (at - begins) % 62_400;
+        assert!(db(level / target) > -0.5 && db(level / LEVEL) < 0.5, "{level:.3} at {pass_at} into a pass");
+    }
+    let settled = tone(&pcm, pcm.len() - 48_000, 48_000, 440.0);
+    assert!(db(settled / target).abs() < 0.5, "it settles at the matched level: {settled:.3}, want {target:.3}");
+    let slope = 2.0 * PI * 440.0 / RATE * LEVEL;
+    for k in 1..=4 {
+        let seam = begins + k * 62_400;
+        let (at, step) = largest_step(&pcm[seam - 480..seam + 480]);
+        assert!(step < 1.3 * slope, "loop point {k}: a step of {step:.4} at {at} of 960");
+    }
 }

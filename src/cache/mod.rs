@@ -347,6 +347,12 @@ impl SegmentCache {
         st.tracks.get(&disk::track_dir_name(&src.fingerprint)).map(|c| c.ends[0].len() as u64)
     }
 
+    /// The exact length in samples at 48 kHz once known (the track is cached).
+    pub fn known_samples(&self, src: &SourceKey) -> Option<u64> {
+        let st = self.shared.lock();
+        st.tracks.get(&disk::track_dir_name(&src.fingerprint)).map(|c| c.samples)
+    }
+
     /// Starts encoding in the background unless the track is cached or being encoded; for
     /// keeping ahead of the play head. Counts as an access for the LRU order.
     pub fn warm(&self, src: &SourceKey) {
@@ -367,8 +373,7 @@ impl SegmentCache {
     /// in samples at 48 kHz, for gapless loops.
     pub async fn track_samples(&self, src: &SourceKey) -> Result<u64, CacheError> {
         self.track_parts(src).await?;
-        let st = self.shared.lock();
-        st.tracks.get(&disk::track_dir_name(&src.fingerprint)).map(|c| c.samples).ok_or(CacheError::Closed)
+        self.known_samples(src).ok_or(CacheError::Closed)
     }
 
     /// Rendition 0's AAC frame before the track's first, once the track is cached: decoding

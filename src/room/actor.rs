@@ -44,7 +44,8 @@ const DELAY_TICK_MS: u64 = 1000;
 type Reply = oneshot::Sender<Result<SessionState, Error>>;
 
 /// A track's exact length in parts, or why it could not be measured, by fingerprint.
-type MeasuredLength = (String, Result<u64, String>);
+/// A track's length as the cache measured it: (fingerprint, (parts, samples) or why not).
+type MeasuredLength = (String, Result<(u64, Option<u64>), String>);
 
 /// How a room is set up.
 #[derive(Debug, Clone, Copy)]
@@ -239,7 +240,12 @@ impl Actor {
                 },
                 Some((fingerprint, length)) = self.lengths.1.recv() => {
                     self.pending_lengths.remove(&fingerprint);
+                    let before = self.timeline.clone();
                     self.set_length(&fingerprint, length);
+                    // At once: a level learnt with the length is heard from the next part.
+                    if self.timeline != before {
+                        self.publish_latest().await;
+                    }
                     self.maintain_and_publish().await;
                 }
                 _ = tick.tick() => self.maintain_and_publish().await,
@@ -366,26 +372,43 @@ impl Actor {
     }
 
     /// Records a track's exact length (or its failure) everywhere it appears.
-    fn set_length(&mut self, fingerprint: &str, length: Result<u64, String>) {
-        let parts = match length {
+    fn set_length(&mut self, fingerprint: &str, length: Result<(u64, Option<u64>), String>) {
+        let (parts, samples) = match length {
             Ok(n) => n,
             Err(e) => {
                 tracing::warn!(error = %e, "a track could not be decoded; skipping it");
                 self.timeline.error = Some(e);
-                0
+                (0, Some(0))
             }
         };
         for e in &mut self.timeline.entries {
             if let Source::Track { track, .. } = &mut e.source {
                 if track.fingerprint == fingerprint {
                     track.parts = Some(parts);
+                    track.samples = samples;
                 }
             }
         }
         if let Some(p) = &mut self.timeline.paused {
             if p.track.fingerprint == fingerprint {
                 p.track.parts = Some(parts);
+                p.track.samples = samples;
             }
+        }
+        self.learn_loudness(fingerprint);
+    }
+
+    /// A track put on the timeline before it was encoded is matched in loudness once the
+    /// encode has measured it.
+    fn learn_loudness(&mut self, fingerprint: &str) {
+        let track = self.timeline.entries.iter().find_map(|e| match &e.source {
+            Source::Track { track, .. } if track.fingerprint == fingerprint => Some(track.clone()),
+            _ => None,
+        });
+        let Some(track) = track.filter(|t| t.loudness_lufs.is_none()) else { return };
+        if let Some(lufs) = self.cache.known_loudness(&self.key(&track)) {
+            let at = self.effective_part();
+            self.timeline.learn_loudness(fingerprint, lufs, at);
         }
     }
 
@@ -416,13 +439,14 @@ impl Actor {
         }
         let key = self.key(&track);
         if let Some(n) = self.cache.known_parts(&key) {
-            self.set_length(&track.fingerprint, Ok(n));
+            self.set_length(&track.fingerprint, Ok((n, self.cache.known_samples(&key))));
             return;
         }
         self.pending_lengths.insert(track.fingerprint.clone());
         let (cache, tx) = (self.cache.clone(), self.lengths.0.clone());
         tokio::spawn(async move {
-            let result = cache.track_parts(&key).await.map_err(|e| e.to_string());
+            let result =
+                cache.track_parts(&key).await.map(|n| (n, cache.known_samples(&key))).map_err(|e| e.to_string());
             let _ = tx.send((key.fingerprint, result));
         });
     }
@@ -434,7 +458,12 @@ impl Actor {
             let Some(Source::Track { track, .. }) = self.timeline.last().map(|e| e.source.clone()) else { return };
             if track.parts.is_none() {
                 let key = self.key(&track);
-                let length = self.cache.track_parts(&key).await.map_err(|e| e.to_string());
+                let length = self
+                    .cache
+                    .track_parts(&key)
+                    .await
+                    .map(|n| (n, self.cache.known_samples(&key)))
+                    .map_err(|e| e.to_string());
                 self.set_length(&track.fingerprint, length);
             }
             let Some(end) = self.timeline.last_track_end() else { return };
@@ -641,6 +670,7 @@ impl Tracks for RoomTracks<'_> {
             fingerprint: source.fingerprint,
             relpath: source.relpath,
             parts,
+            samples: self.cache.known_samples(&key),
             duration_ms,
             loudness_lufs,
             gain_db: 0.0,

@@ -221,6 +221,7 @@ mod tests {
             fingerprint: format!("f{id}"),
             relpath: vec![],
             parts: Some(parts),
+            samples: None,
             duration_ms: 0,
             loudness_lufs: None,
             gain_db: 0.0,

@@ -285,9 +285,16 @@ pub(crate) async fn advance(
         let Some(i) = t.next_index(true, rng) else { break };
         match start_queue_at(t, at, tracks, i).await {
             Ok(()) => {
-                // A track repeating itself follows on without a fade.
-                let fade_ms = if t.repeat == Repeat::One { 0 } else { t.crossfade_ms };
-                t.set_fade(at, fade_ms);
+                if t.repeat == Repeat::One {
+                    // A track repeating itself follows on without a fade, and from where its
+                    // last sample ends when the part before `at` is still to be published.
+                    t.set_fade(at, 0);
+                    if at > earliest {
+                        t.continue_gapless(at);
+                    }
+                } else {
+                    t.set_fade(at, t.crossfade_ms);
+                }
                 return at;
             }
             Err(e) => {
@@ -358,6 +365,8 @@ mod tests {
                 fingerprint: format!("f{}", id.0),
                 relpath: b"x".to_vec(),
                 parts,
+                // A track ends 1000 samples per id into its last part, as real ones do.
+                samples: parts.map(|n| n * u64::from(segmenter::PART_SAMPLES) - 1000 * id.0 as u64),
                 duration_ms: parts.unwrap_or(20) * PART_MS,
                 loudness_lufs: None,
                 gain_db: 0.0,
@@ -369,7 +378,7 @@ mod tests {
         }
 
         async fn samples(&mut self, track: &TrackRef) -> Result<u64, Error> {
-            Ok(track.parts.unwrap_or(20) * u64::from(segmenter::PART_SAMPLES))
+            Ok(track.samples.unwrap_or(track.parts.unwrap_or(20) * u64::from(segmenter::PART_SAMPLES)))
         }
 
         async fn check_known(&mut self, ids: &[TrackId]) -> Result<(), Error> {
@@ -426,6 +435,36 @@ mod tests {
         assert_eq!(playing(&t, 20), Some((TrackId(1), 4)));
         let past_end = run(apply(&mut t, Command::Seek(60.0), 21, &mut shelf, &mut rng));
         assert!(matches!(past_end, Err(Error::Invalid(m)) if m.starts_with("position:")));
+    }
+
+    #[test]
+    fn a_repeated_track_comes_round_where_its_last_sample_ends() {
+        let (mut shelf, mut rng) = (Shelf::new(2), StdRng::seed_from_u64(1));
+        let mut t = Timeline::default();
+        run(apply(&mut t, Command::Repeat(Repeat::One), 0, &mut shelf, &mut rng)).unwrap();
+        let play = Command::Play(Play::Track { track_id: TrackId(2), position: 0.0 });
+        run(apply(&mut t, play, 10, &mut shelf, &mut rng)).unwrap();
+        // Track 2 is 12 parts long but for its last 2000 samples.
+        let ps = u64::from(segmenter::PART_SAMPLES);
+        let length = 12 * ps - 2000;
+        let mut end = 10 * ps + length;
+        for pass in 1..=30 {
+            let track_end = t.last_track_end().unwrap();
+            assert_eq!(track_end, end.div_ceil(ps), "pass {pass}");
+            assert_eq!(run(advance(&mut t, track_end, 0, track_end - 2, &mut shelf, &mut rng)), track_end);
+            let entry = t.last().unwrap();
+            assert_eq!(track_end * ps - u64::from(entry.early_samples), end, "pass {pass} starts where the last ended");
+            assert_eq!(entry.fade_ms, 0);
+            end += length;
+        }
+        // When the part before the end is already published, the track comes round on a part.
+        let track_end = t.last_track_end().unwrap();
+        run(advance(&mut t, track_end, 0, track_end, &mut shelf, &mut rng));
+        assert_eq!(t.last().unwrap().early_samples, 0);
+        // Another track never continues one before it.
+        let next = Command::Next;
+        run(apply(&mut t, next, track_end + 3, &mut shelf, &mut rng)).unwrap();
+        assert_eq!(t.last().unwrap().early_samples, 0);
     }
 
     #[test]

@@ -6,6 +6,7 @@
 
 use rand::seq::SliceRandom;
 use rand::Rng;
+use segmenter::PART_SAMPLES;
 use serde::{Deserialize, Serialize};
 
 use super::ambience::{DuckStep, Layer, OneShot};
@@ -41,6 +42,10 @@ pub struct TrackRef {
     pub relpath: Vec<u8>,
     /// Exact number of parts once the encode has told us; `None` before.
     pub parts: Option<u64>,
+    /// Exact length in samples at 48 kHz, known with `parts`: where a repeated track comes
+    /// round without a gap.
+    #[serde(default)]
+    pub samples: Option<u64>,
     /// Length from the library's tags, ms (0 when unknown); bounds positions until `parts` is known.
     #[serde(default)]
     pub duration_ms: u64,
@@ -73,6 +78,37 @@ pub struct Entry {
     /// How long this entry fades in while the one before fades out, ms (0: a cut).
     #[serde(default)]
     pub fade_ms: u32,
+    /// Its track sounds this many samples (less than a part) before the entry's part: a
+    /// repeated track comes round where its last sample ends, without a gap.
+    #[serde(default)]
+    pub early_samples: u32,
+    /// Its track's loudness was learnt while it played: it glides to its matched level.
+    #[serde(default)]
+    pub settle: Option<Settle>,
+}
+
+/// From grid part `at_part`, an entry glides over [`SETTLE_MS`] to `gain_db` (instead of its
+/// track's `gain_db`): the level that matches its loudness, learnt once it was encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Settle {
+    pub at_part: u64,
+    pub gain_db: f64,
+}
+
+/// A track whose loudness is learnt while it plays glides to its matched level over this, ms.
+pub const SETTLE_MS: u32 = 1_000;
+
+impl Entry {
+    /// The grid sample after its track's last (exact once the track's samples are known,
+    /// else at the end of its last part); `None` for silence or a track of unknown length.
+    /// Wide, so that far-off parts do not overflow.
+    pub fn track_end_sample(&self) -> Option<u128> {
+        let Source::Track { track, from_part } = &self.source else { return None };
+        let ps = u128::from(PART_SAMPLES);
+        let length = track.samples.map(u128::from).or(track.parts.map(|n| u128::from(n) * ps))?;
+        let start = (u128::from(self.start_part) * ps).saturating_sub(u128::from(self.early_samples));
+        Some(start + length.saturating_sub(u128::from(*from_part) * ps))
+    }
 }
 
 /// The GM volume from a grid part on (it glides there from the one before).
@@ -190,7 +226,7 @@ pub struct Scheduled {
 impl Default for Timeline {
     fn default() -> Self {
         Timeline {
-            entries: vec![Entry { start_part: 0, source: Source::Silence, fade_ms: 0 }],
+            entries: vec![Entry { start_part: 0, source: Source::Silence, fade_ms: 0, early_samples: 0, settle: None }],
             queue: Vec::new(),
             queue_index: None,
             unshuffled: None,
@@ -247,24 +283,70 @@ impl Timeline {
         self.entries.last()
     }
 
-    /// The grid part where the last entry's track runs out, if it is a track of known length.
+    /// The grid part where the last entry's track runs out, if it is a track of known
+    /// length: the part after its last sample.
     pub fn last_track_end(&self) -> Option<u64> {
-        match self.last()? {
-            Entry { start_part, source: Source::Track { track, from_part }, .. } => {
-                track.parts.map(|n| start_part.saturating_add(n.saturating_sub(*from_part)))
+        let entry = self.last()?;
+        let end = entry.track_end_sample()?.div_ceil(u128::from(PART_SAMPLES));
+        Some(u64::try_from(end).unwrap_or(u64::MAX))
+    }
+
+    /// Makes the entry that starts at `at` continue the same track before it where that one's
+    /// last sample ends, if that is within the part before `at`: a track repeating itself
+    /// comes round without a gap. (Entries start on parts; tracks rarely end on one.)
+    pub fn continue_gapless(&mut self, at: u64) {
+        let Some(i) = self.entries.iter().rposition(|e| e.start_part == at) else { return };
+        let Some(previous) = i.checked_sub(1).map(|p| &self.entries[p]) else { return };
+        let same = match (&previous.source, &self.entries[i].source) {
+            (Source::Track { track: a, .. }, Source::Track { track: b, from_part: 0 }) => {
+                a.fingerprint == b.fingerprint
             }
-            Entry { source: Source::Silence, .. } => None,
+            _ => false,
+        };
+        let Some(end) = previous.track_end_sample().filter(|_| same) else { return };
+        let early = (u128::from(at) * u128::from(PART_SAMPLES)).checked_sub(end);
+        if let Some(early) = early.filter(|&e| e < u128::from(PART_SAMPLES)) {
+            self.entries[i].early_samples = early as u32;
+            self.entries[i].fade_ms = 0;
         }
     }
 
     /// `track` with the gain that brings it to the room's loudness target, if the room
     /// matches loudness and the track's loudness is known (else unchanged: 0 dB).
     pub fn leveled(&self, mut track: TrackRef) -> TrackRef {
-        track.gain_db = match (self.normalize, track.loudness_lufs) {
+        track.gain_db = self.matching_gain_db(track.loudness_lufs);
+        track
+    }
+
+    /// The gain that brings a track of loudness `lufs` to the room's target, dB (0 when the
+    /// room does not match loudness or it is unknown).
+    fn matching_gain_db(&self, lufs: Option<f64>) -> f64 {
+        match (self.normalize, lufs) {
             (true, Some(lufs)) => (self.target_lufs - lufs).clamp(-MAX_CUT_DB, MAX_BOOST_DB),
             _ => 0.0,
-        };
-        track
+        }
+    }
+
+    /// The track with `fingerprint` measures `lufs`: where it was put on the timeline before
+    /// that was known, it is matched from part `at` on (an entry that starts later, at once;
+    /// one already heard glides there).
+    pub fn learn_loudness(&mut self, fingerprint: &str, lufs: f64, at: u64) {
+        let gain_db = self.matching_gain_db(Some(lufs));
+        for entry in &mut self.entries {
+            let Source::Track { track, .. } = &mut entry.source else { continue };
+            if track.fingerprint != fingerprint || track.loudness_lufs.is_some() {
+                continue;
+            }
+            track.loudness_lufs = Some(lufs);
+            if entry.start_part >= at {
+                track.gain_db = gain_db;
+            } else if gain_db != track.gain_db {
+                entry.settle = Some(Settle { at_part: at, gain_db });
+            }
+        }
+        if let Some(p) = self.paused.as_mut().filter(|p| p.track.fingerprint == fingerprint) {
+            p.track.loudness_lufs = Some(lufs);
+        }
     }
 
     /// Replaces everything from part `at` on with `source`.
@@ -280,7 +362,7 @@ impl Timeline {
                 return;
             }
         }
-        self.entries.push(Entry { start_part: at, source, fade_ms: 0 });
+        self.entries.push(Entry { start_part: at, source, fade_ms: 0, early_samples: 0, settle: None });
         self.changed_at_part = at;
     }
 
@@ -600,6 +682,7 @@ mod tests {
             fingerprint: format!("f{id}"),
             relpath: vec![b'a'],
             parts,
+            samples: None,
             duration_ms: 0,
             loudness_lufs: None,
             gain_db: 0.0,

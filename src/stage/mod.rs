@@ -23,7 +23,7 @@ use std::f32::consts::FRAC_PI_2;
 use segmenter::{FRAME_SAMPLES, PART_SAMPLES};
 
 use crate::room::ambience::{DuckStep, DUCK_RAMP_MS, ONESHOT_CUT_MS};
-use crate::room::timeline::{Source, Timeline, TrackRef, VolumeStep, PART_MS};
+use crate::room::timeline::{Entry, Source, Timeline, TrackRef, VolumeStep, PART_MS, SETTLE_MS};
 
 /// AAC frames mixed and encoded before a part and thrown away (256 ms).
 pub const WARM_FRAMES: u64 = 12;
@@ -119,6 +119,9 @@ pub struct Voice {
     pub level: Vec<Glide>,
     /// Starts again from its first sample after this many samples, without a gap.
     pub loop_samples: Option<u64>,
+    /// Its first sample continues audio heard before it (a loop, a repeated track): it is
+    /// decoded from the frame before it, so it does not fade in over its first frame.
+    pub seamless: bool,
     pub bus: Bus,
     /// Loudness matching, as a linear gain.
     pub trim: f32,
@@ -147,18 +150,24 @@ pub fn voices(timeline: &Timeline, start: u64, end: u64) -> Vec<Voice> {
     let mut out = Vec::new();
     for (i, entry) in entries.iter().enumerate() {
         let Source::Track { track, from_part } = &entry.source else { continue };
-        let begins = change_at(entry.start_part);
+        let begins = entry_begins(entry);
         let enter = Fade { at: begins, len: ms(entry.fade_ms) };
-        let leave = entries.get(i + 1).map(|next| Fade { at: change_at(next.start_part), len: ms(next.fade_ms) });
+        let leave = entries.get(i + 1).map(|next| Fade { at: entry_begins(next), len: ms(next.fade_ms) });
         let origin = begins as i64 - from_part.saturating_mul(part_samples) as i64;
         // The next entry ends it, not the track's length: that is learnt while it plays, and
         // what a part renders must not change once it is published. Past its end a track is
         // silent.
         let ends = leave.map_or(u64::MAX, |f| f.at.saturating_add(f.len));
         if begins < end && ends > start {
-            let (level, loop_samples, bus) = (Vec::new(), None, Bus::Music);
+            let (loop_samples, bus) = (None, Bus::Music);
             let trim = trim(track);
-            out.push(Voice { track: track.clone(), origin, enter, leave, level, loop_samples, bus, trim });
+            let level = entry.settle.map_or_else(Vec::new, |settle| {
+                let to = 10f64.powf((settle.gain_db - track.gain_db) / 20.0) as f32;
+                let len = ms(SETTLE_MS);
+                vec![Glide { at: 0, value: 1.0, len: 0 }, Glide { at: change_at(settle.at_part), value: to, len }]
+            });
+            let seamless = entry.early_samples > 0;
+            out.push(Voice { track: track.clone(), origin, enter, leave, level, loop_samples, seamless, bus, trim });
         }
     }
     for layer in &timeline.layers {
@@ -177,6 +186,7 @@ pub fn voices(timeline: &Timeline, start: u64, end: u64) -> Vec<Voice> {
                     .map(|g| Glide { at: change_at(g.at_part), value: g.gain as f32, len: ms(g.fade_ms) })
                     .collect(),
                 loop_samples: Some(layer.loop_samples),
+                seamless: true,
                 bus: Bus::Ambience,
                 trim: trim(&layer.track),
             });
@@ -199,6 +209,7 @@ pub fn voices(timeline: &Timeline, start: u64, end: u64) -> Vec<Voice> {
                 leave,
                 level: vec![Glide { at: begins, value: shot.gain as f32, len: 0 }],
                 loop_samples: None,
+                seamless: false,
                 bus: Bus::Effects,
                 trim: trim(&shot.track),
             });
@@ -215,6 +226,12 @@ fn trim(track: &TrackRef) -> f32 {
 /// `ms` milliseconds in samples.
 fn ms(ms: u32) -> u64 {
     u64::from(ms) * SAMPLES_PER_MS
+}
+
+/// The grid sample at which a music entry is heard: its change, or earlier by as much as it
+/// continues the track before it.
+fn entry_begins(entry: &Entry) -> u64 {
+    change_at(entry.start_part).saturating_sub(u64::from(entry.early_samples))
 }
 
 /// The grid sample at which a change made at grid part `part` is heard.
@@ -259,7 +276,6 @@ pub fn window(part: u64) -> (u64, u64) {
 mod tests {
     use super::*;
     use crate::ids::TrackId;
-    use crate::room::timeline::Entry;
 
     const PS: u64 = PART_SAMPLES as u64;
     /// Where a change made at the start of part `p` is heard.
@@ -273,6 +289,7 @@ mod tests {
             fingerprint: format!("f{id}"),
             relpath: vec![],
             parts: Some(parts),
+            samples: None,
             duration_ms: 0,
             loudness_lufs: None,
             gain_db: 0.0,
@@ -280,7 +297,7 @@ mod tests {
     }
 
     fn entry(start_part: u64, source: Source, fade_ms: u32) -> Entry {
-        Entry { start_part, source, fade_ms }
+        Entry { start_part, source, fade_ms, early_samples: 0, settle: None }
     }
 
     fn timeline(entries: Vec<Entry>) -> Timeline {

@@ -109,7 +109,7 @@ impl Renderer {
                 Some(n) => (len - dest).min((n - from) as usize),
                 None => len - dest,
             };
-            runs.push(self.fetch_run(&key, from, count, dest, loop_len.is_some()).await);
+            runs.push(self.fetch_run(&key, from, count, dest, voice.seamless).await);
             dest += count;
             from = 0;
             if loop_len.is_none() {
@@ -119,18 +119,20 @@ impl Renderer {
         VoiceFrames { voice, runs }
     }
 
-    /// Track samples `[from, from + count)`, bound for window sample `dest`.
-    async fn fetch_run(&self, key: &SourceKey, from: u64, count: usize, dest: usize, looped: bool) -> Run {
+    /// Track samples `[from, from + count)`, bound for window sample `dest`; `seamless`: a
+    /// run from the track's first sample continues audio before it.
+    async fn fetch_run(&self, key: &SourceKey, from: u64, count: usize, dest: usize, seamless: bool) -> Run {
         let frame = u64::from(FRAME_SAMPLES);
         let first_frame = from / frame;
         let before = usize::from(first_frame > 0);
         let first_fetched = first_frame - before as u64;
         // A loop's first frame is primed by the frame the encoder dropped before it, so that
         // the loop comes round without a 21 ms fade-in. A layer's track was encoded whole
-        // before it was added, so that frame is known whenever the part renders. (A track that
-        // starts plays its first 21 ms faded in, as it always did.)
+        // before it was added, and a repeated track before it came round, so that frame is
+        // known whenever the part renders. (A track that starts plays its first 21 ms faded
+        // in, as it always did.)
         let mut frames: Vec<Vec<u8>> = match first_frame {
-            0 if looped => self.cache.known_lead_in(key).map(|l| l.to_vec()).into_iter().collect(),
+            0 if seamless => self.cache.known_lead_in(key).map(|l| l.to_vec()).into_iter().collect(),
             _ => Vec::new(),
         };
         let priming = before + frames.len();
