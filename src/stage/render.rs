@@ -71,7 +71,7 @@ impl Renderer {
         let ladder = self.cache.ladder().to_vec();
         let config = self.source_config.clone();
         tokio::task::spawn_blocking(move || {
-            let decoded: Vec<Vec<f32>> = fetched.iter().map(|v| decode(&config, v, len)).collect();
+            let decoded: Vec<Vec<f32>> = fetched.iter().map(|v| decode(&config, &v.runs, len)).collect();
             let inputs: Vec<(&Voice, &[f32])> =
                 fetched.iter().zip(&decoded).map(|(v, pcm)| (&v.voice, pcm.as_slice())).collect();
             let mut pcm = Vec::new();
@@ -159,18 +159,21 @@ impl Renderer {
 }
 
 /// A voice's audio over the whole window (`len` sample pairs), silent where it has none.
-fn decode(config: &[u8], v: &VoiceFrames, len: usize) -> Vec<f32> {
+fn decode(config: &[u8], runs: &[Run], len: usize) -> Vec<f32> {
     let mut pcm = vec![0.0; len * 2];
     let mut decoded = Vec::new();
-    for run in &v.runs {
+    for run in runs {
         decoded.clear();
         if let Err(e) = segmenter::aac_decode::decode_frames(config, &run.frames, run.priming, &mut decoded) {
             tracing::warn!(error = %e, "a voice could not be decoded; it falls silent");
             continue;
         }
+        // Fewer samples than asked for (none, past the track's end): the rest stays silent.
         let have = (decoded.len() / 2).saturating_sub(run.skip).min(run.count);
-        let src = &decoded[run.skip * 2..(run.skip + have) * 2];
-        pcm[run.dest * 2..(run.dest + have) * 2].copy_from_slice(src);
+        let src = decoded.get(run.skip * 2..(run.skip + have) * 2);
+        if let (Some(src), Some(dest)) = (src, pcm.get_mut(run.dest * 2..(run.dest + have) * 2)) {
+            dest.copy_from_slice(src);
+        }
     }
     pcm
 }
@@ -197,4 +200,17 @@ fn encode_part(params: &EncoderParams, pcm: &[i16], before: usize, part: u64) ->
     let sequence = (part & u64::from(u32::MAX)) as u32;
     let bytes = segmenter::fmp4::write_part(sequence, part * u64::from(PART_SAMPLES), own).map_err(internal)?;
     Ok(Bytes::from(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_run_with_fewer_samples_than_it_skips_is_silence() {
+        // AAC-LC, 48 kHz, stereo. A run past a track's last part has no frames at all.
+        let config = [0x11, 0x90];
+        let run = Run { dest: 10, frames: Vec::new(), priming: 0, skip: 1464, count: 100 };
+        assert_eq!(decode(&config, &[run], 200), vec![0.0; 400]);
+    }
 }
