@@ -110,7 +110,7 @@ fn frames(part: &[u8]) -> Vec<Vec<u8>> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn simulation_of_six_hours_of_random_commands_keeps_every_hls_promise() {
+async fn simulation_of_a_day_of_random_commands_on_a_busy_stage_keeps_every_hls_promise() {
     let start = UNIX_EPOCH + Duration::from_millis(1_764_028_800_000);
     let clock = Arc::new(ManualClock::new(start));
     let (app, _dir) = manual_app("sim", clock.clone()).await;
@@ -131,16 +131,35 @@ async fn simulation_of_six_hours_of_random_commands_keeps_every_hls_promise() {
     let mut last_playlist: Option<m3u8_rs::MediaPlaylist> = None;
     let mut commands = 0;
     let mut checked_parts = 0;
-    // Six hours: every part in which something sounds is rendered (mixed and encoded), which
-    // in a debug build takes ~20 ms.
-    let span = Duration::from_secs(6 * 3600);
+    // A day: every part in which something sounds is rendered (mixed and encoded), which
+    // in a debug build takes 20-60 ms on a busy stage; so steps average about a minute.
+    let span = Duration::from_secs(24 * 3600);
     let mut track_parts_seen = 0;
+    let layer_ids = |v: &Value| -> Vec<u64> {
+        v["layers"].as_array().map(|l| l.iter().filter_map(|l| l["id"].as_u64()).collect()).unwrap_or_default()
+    };
+    let mut layers: Vec<u64> = Vec::new();
     while clock.now().duration_since(start).unwrap() < span {
         // Mostly short steps (to see every part), sometimes long jumps.
-        let step = if rng.random_bool(0.9) { rng.random_range(100..2500) } else { rng.random_range(2_500..120_000) };
+        let step = if rng.random_bool(0.8) { rng.random_range(100..2500) } else { rng.random_range(2_500..600_000) };
         clock.advance(Duration::from_millis(step));
         if rng.random_bool(0.35) {
-            let (name, body) = match rng.random_range(0..14) {
+            let track = ids[rng.random_range(0..ids.len())];
+            let layer = layers.get(rng.random_range(0..layers.len().max(1))).copied().unwrap_or(0);
+            let (name, body) = match rng.random_range(0..22) {
+                14 => ("layer", json!({"action": "add", "trackId": track, "gain": rng.random_range(0.0..1.0)})),
+                15 => ("layer", json!({"action": "gain", "layerId": layer, "gain": rng.random_range(0.0..1.0)})),
+                16 => {
+                    ("layer", json!({"action": "remove", "layerId": layer, "fadeSeconds": rng.random_range(0.0..4.0)}))
+                }
+                17 if rng.random_bool(0.2) => ("layer", json!({"action": "clear"})),
+                17 | 18 => ("oneshot", json!({"trackId": track, "gain": rng.random_range(0.2..1.0)})),
+                19 => ("oneshot", json!({"folderId": folder})),
+                20 => ("duck", json!({"on": rng.random_bool(0.5)})),
+                21 => (
+                    "settings",
+                    json!({"crossfadeSeconds": rng.random_range(0.0..12.0), "normalize": rng.random_bool(0.7)}),
+                ),
                 0 => (
                     "play",
                     json!({"trackId": ids[rng.random_range(0..ids.len())], "position": rng.random_range(0.0..4.0)}),
@@ -163,13 +182,16 @@ async fn simulation_of_six_hours_of_random_commands_keeps_every_hls_promise() {
                 _ => ("queue", json!({"action": "remove", "index": rng.random_range(0..4)})),
             };
             let now = unix_ms(clock.now());
+            // Adding a layer waits for its track's whole encode (its loop point).
+            let prompt = !["queue", "repeat", "shuffle", "settings"].contains(&name) && body["action"] != "add";
             let (st, _, body) = call(&router, "POST", &format!("/api/session/{name}"), Some(body)).await;
             assert!(st.is_success() || st.is_client_error(), "{name}: {st}");
             if st.is_success() {
                 commands += 1;
                 let v: Value = serde_json::from_slice(&body).unwrap();
+                layers = layer_ids(&v);
                 let eff = v["effectiveAtMs"].as_u64().unwrap();
-                if name != "queue" && name != "repeat" && name != "shuffle" {
+                if prompt {
                     assert!(eff > now && eff <= now + 600, "{name}: effectiveAt {eff} for a command at {now}");
                 }
             }
