@@ -1,5 +1,6 @@
 //! Live parts and segments, rendered by the stage onto the wall-clock grid (silence is the
-//! cached silent part re-stamped); and the media playlist, rendered once per published part.
+//! cached silent part re-stamped) and kept on disk once served ([`super::published`]); and
+//! the media playlist, rendered once per published part.
 
 use std::collections::VecDeque;
 use std::io::Write;

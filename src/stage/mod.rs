@@ -10,7 +10,8 @@
 //! - [`render`] fetches and decodes the cached track parts, mixes and encodes a part.
 //!
 //! A part is rendered on its own, from the timeline alone, so the same part always gets the
-//! same bytes (after a restart too) and a room nobody hears renders nothing. So that part
+//! same bytes and a room nobody hears renders nothing (what was served is also kept on disk,
+//! `room::published`, for when the inputs themselves are gone after a restart). So that part
 //! boundaries join seamlessly, [`WARM_FRAMES`] before the part and [`LOOKAHEAD_FRAMES`] after
 //! it are mixed and encoded too: the encoder, the decoders and the limiter then enter the
 //! part as a continuous render would.
