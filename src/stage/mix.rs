@@ -94,23 +94,27 @@ pub fn true_peaks(pcm: &[f32]) -> Vec<f32> {
     // Between samples the signal exceeds its neighbourhood's peak by at most the filter's gain.
     let gain = filter.iter().map(|h| h.iter().map(|x| x.abs()).sum::<f32>()).fold(0.0, f32::max);
     let half = TAPS / 2;
+    // Each channel on its own, with silence around it: sample i's taps are `[i, i + TAPS)`.
+    let mut channels: Option<[Vec<f32>; 2]> = None;
     for block in (0..n).step_by(BLOCK) {
         let end = (block + BLOCK).min(n);
         let near = &peaks[block.saturating_sub(half)..(end + half).min(n)];
         if near.iter().fold(0.0f32, |m, &x| m.max(x)) * gain <= CEILING {
             continue;
         }
+        let channels = channels.get_or_insert_with(|| {
+            [0, 1].map(|ch| {
+                let mut padded = vec![0.0; half - 1];
+                padded.extend(pcm.iter().skip(ch).step_by(2));
+                padded.extend([0.0; TAPS]);
+                padded
+            })
+        });
         for (i, peak) in peaks.iter_mut().enumerate().take(end).skip(block) {
-            for h in &filter {
-                for ch in 0..2 {
-                    let mut y = 0.0;
-                    for (t, c) in h.iter().enumerate() {
-                        // Taps i + 1 − half ..= i + half; silence beyond the buffer.
-                        let j = (i + 1 + t).wrapping_sub(half);
-                        if j < n {
-                            y += c * pcm[2 * j + ch];
-                        }
-                    }
+            for channel in channels.iter() {
+                let Some(taps) = channel.get(i..i + TAPS) else { continue };
+                for h in &filter {
+                    let y: f32 = h.iter().zip(taps).map(|(c, x)| c * x).sum();
                     *peak = peak.max(y.abs());
                 }
             }
