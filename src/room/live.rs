@@ -21,6 +21,9 @@ use crate::stage::render::Renderer;
 const RECENT_PARTS: usize = 64;
 /// Parts are rendered as they are published while someone asked for one this recently (30 s).
 const LISTENED_PARTS: u64 = 60;
+/// Parts whose one shared render is tracked (more are rendered at once only by a client
+/// catching up).
+const RENDERS_SHARED: usize = 16;
 /// Live segments kept in memory per rendition (a playlist window is 12).
 const RECENT_SEGMENTS: usize = 16;
 
@@ -34,6 +37,9 @@ pub struct RenderedPlaylist {
     pub gzip: Option<Bytes>,
 }
 
+/// One part's render, shared by everyone who asks for it meanwhile: every rendition.
+type RenderOnce = Arc<tokio::sync::OnceCell<Arc<[Bytes]>>>;
+
 /// Builds live part, segment and playlist bytes; cheap to clone.
 #[derive(Clone)]
 pub struct LiveParts {
@@ -43,9 +49,9 @@ pub struct LiveParts {
     stage: Renderer,
     /// Every part served, on disk: a restart serves the same bytes.
     published: PublishedParts,
-    /// Held while a part is rendered, so that the listeners asking for it at once wait for
-    /// one render instead of starting their own.
-    rendering: Arc<tokio::sync::Mutex<()>>,
+    /// The parts being rendered: the listeners asking for one at once all wait for its one
+    /// render, and are all woken together when it is done.
+    rendering: Arc<Mutex<VecDeque<(u64, RenderOnce)>>>,
     /// The newest grid part a listener asked for (a part or a segment).
     newest_asked: Arc<AtomicU64>,
     parts: Recent,
@@ -124,9 +130,30 @@ impl LiveParts {
         if let Some(hit) = self.parts.get(rendition, part) {
             return Ok(hit);
         }
-        let _rendering = self.rendering.lock().await;
-        if let Some(hit) = self.parts.get(rendition, part) {
-            return Ok(hit);
+        let once = self.render_once(part).ok_or_else(|| Error::Internal("the render lock is poisoned".into()))?;
+        let all = once.get_or_try_init(|| self.produce(timeline, part)).await?;
+        all.get(rendition).cloned().ok_or(Error::NotFound("rendition"))
+    }
+
+    /// The one render of `part` every request for it shares (the last [`RENDERS_SHARED`]
+    /// parts are tracked; a part rendered is then in memory).
+    fn render_once(&self, part: u64) -> Option<RenderOnce> {
+        let mut rendering = self.rendering.lock().ok()?;
+        if let Some((_, once)) = rendering.iter().find(|(p, _)| *p == part) {
+            return Some(once.clone());
+        }
+        if rendering.len() == RENDERS_SHARED {
+            rendering.pop_front();
+        }
+        let once = RenderOnce::default();
+        rendering.push_back((part, once.clone()));
+        Some(once)
+    }
+
+    /// Every rendition of `part`: as published before (on disk), else rendered; remembered.
+    async fn produce(&self, timeline: &Timeline, part: u64) -> Result<Arc<[Bytes]>, Error> {
+        if let Some(all) = (0..self.renditions.len()).map(|r| self.parts.get(r, part)).collect::<Option<Vec<_>>>() {
+            return Ok(all.into());
         }
         let kept = self.read_published(part).await;
         let all = if kept.iter().all(Option::is_some) {
@@ -136,13 +163,13 @@ impl LiveParts {
             // A part published in some renditions only (a kill between writes) keeps those.
             let fresh: Vec<(usize, Bytes)> =
                 rendered.iter().enumerate().filter(|(r, _)| kept[*r].is_none()).map(|(r, b)| (r, b.clone())).collect();
-            self.write_published(part, fresh).await;
+            self.write_published(part, fresh);
             kept.into_iter().zip(rendered).map(|(kept, rendered)| kept.unwrap_or(rendered)).collect::<Vec<_>>()
         };
         for (r, bytes) in all.iter().enumerate() {
             self.parts.remember(r, part, bytes.clone());
         }
-        all.into_iter().nth(rendition).ok_or(Error::NotFound("rendition"))
+        Ok(all.into())
     }
 
     /// Every rendition of grid part `part`, rendered by the stage; silence when nothing
@@ -165,8 +192,10 @@ impl LiveParts {
         tokio::task::spawn_blocking(read).await.unwrap_or_else(|_| vec![None; self.renditions.len()])
     }
 
-    /// Keeps `(rendition, bytes)` of `part` on disk before they are served.
-    async fn write_published(&self, part: u64, fresh: Vec<(usize, Bytes)>) {
+    /// Keeps `(rendition, bytes)` of `part` on disk, beside serving them: the listeners
+    /// waiting for the part do not wait for the disk too (a kill in the millisecond between
+    /// leaves that part to be rendered again).
+    fn write_published(&self, part: u64, fresh: Vec<(usize, Bytes)>) {
         let (published, renditions) = (self.published.clone(), self.renditions.clone());
         let write = move || {
             for (r, bytes) in fresh {
@@ -175,9 +204,7 @@ impl LiveParts {
                 }
             }
         };
-        if let Err(e) = tokio::task::spawn_blocking(write).await {
-            tracing::warn!(error = %e, part, "keeping a published part on disk failed");
-        }
+        tokio::task::spawn_blocking(write);
     }
 
     /// The cached silent part of `rendition`, stamped as grid part `part`.

@@ -7,8 +7,8 @@
 //! CACHE_DIR/published/<ladder key>/<part>.<rendition>.m4s
 //! ```
 //!
-//! Each file is written under a temporary name and renamed, so a kill leaves a whole part or
-//! none. Parts older than [`KEEP_PARTS`] before the newest written are removed.
+//! Each file is written (beside serving it) under a temporary name and renamed, so a kill
+//! leaves a whole part or none. Parts older than [`KEEP_PARTS`] before the newest written are removed.
 
 use std::fs;
 use std::io::{self, Write};
