@@ -88,7 +88,7 @@ test("the GM opens /gm with the key, builds a folder by drag and drop and plays 
   assert.deepEqual(gm.errors, []);
 });
 
-test(`${LISTENERS} listeners lock in, then hold ${TOLERANCE_MS} ms for 60 s across next, pause/resume and seek`, { timeout: 180_000 }, async (t) => {
+test(`${LISTENERS} listeners lock in, then hold ${TOLERANCE_MS} ms for 60 s on a busy stage across next, pause/resume and seek`, { timeout: 180_000 }, async (t) => {
   let session = (await api(server.base, "GET", "/api/session")).body;
   if (session.stopped) session = await command(server.base, "play", { trackId: 1 }); // the previous test failed
   D = session.playbackDelayMs;
@@ -118,6 +118,19 @@ test(`${LISTENERS} listeners lock in, then hold ${TOLERANCE_MS} ms for 60 s acro
   const start = Date.now();
   const at = (ms) => sleep(Math.max(0, start + ms - Date.now()));
   const events = [];
+
+  // A busy stage all through: two ambience layers under the music, ducking, and one-shots
+  // (the room mixes them into every part the listeners fetch).
+  const rain = await command(server.base, "layer", { action: "add", trackId: 4, gain: 0.5, fadeSeconds: 1 });
+  await command(server.base, "layer", { action: "add", trackId: 2, gain: 0.3 });
+  assert.equal(rain.layers.length >= 1, true, "a layer plays");
+  events.push({ at: Date.now() - start, what: "layers" });
+  const effects = (async () => {
+    for (const ms of [12_000, 24_000, 33_000, 45_000, 52_000]) {
+      await at(ms);
+      await command(server.base, "oneshot", { trackId: 3, gain: 0.6 });
+    }
+  })();
 
   // 8 s: "next" from the dashboard button; measure command to ear on every page.
   await at(8000);
@@ -162,9 +175,16 @@ test(`${LISTENERS} listeners lock in, then hold ${TOLERANCE_MS} ms for 60 s acro
   assert.ok(Math.abs(seeked.nowPlaying.position - 5) < 0.5, `seek position ${seeked.nowPlaying.position}`);
   events.push({ at: Date.now() - start, what: "seek" });
 
+  await at(42_000);
+  await command(server.base, "duck", { on: true });
+  await at(50_000);
+  await command(server.base, "duck", { on: false });
+  await effects;
+
   await at(HOLD_MS);
   sampling = false;
   await sampler;
+  await command(server.base, "layer", { action: "clear" });
 
   // Report.
   const perPage = pages.map((_, i) => samples.map((s) => s.errs[i]));
