@@ -103,6 +103,7 @@ impl App {
         let library = self.state.library.clone();
         let watcher = self.watcher;
         let cache = self.state.cache.clone();
+        let room = self.state.room.clone();
         let stopping = self.state.shutdown.clone();
         let app = router(self.state);
         let signalled = stopping.clone();
@@ -133,6 +134,7 @@ impl App {
         }
         // Running encodes stop at their next part; their unfinished folders are removed.
         cache.close();
+        room.stop();
         // The watcher first, so it starts no scan after this one stops.
         let stop = move || {
             drop(watcher);

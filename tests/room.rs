@@ -110,12 +110,12 @@ fn frames(part: &[u8]) -> Vec<Vec<u8>> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn simulation_of_a_day_of_random_commands_on_a_busy_stage_keeps_every_hls_promise() {
+async fn simulation_of_a_day_of_random_commands_and_restarts_on_a_busy_stage_keeps_every_hls_promise() {
     let start = UNIX_EPOCH + Duration::from_millis(1_764_028_800_000);
     let clock = Arc::new(ManualClock::new(start));
-    let (app, _dir) = manual_app("sim", clock.clone()).await;
-    let state = app.state.clone();
-    let router = bardcast::router(state.clone());
+    let (mut app, dir) = manual_app("sim", clock.clone()).await;
+    let mut state = app.state.clone();
+    let mut router = bardcast::router(state.clone());
     let (_, _, body) = call(&router, "GET", "/api/tracks", None).await;
     let tracks: Value = serde_json::from_slice(&body).unwrap();
     let ids: Vec<i64> = tracks["items"].as_array().unwrap().iter().map(|t| t["id"].as_i64().unwrap()).collect();
@@ -139,10 +139,36 @@ async fn simulation_of_a_day_of_random_commands_on_a_busy_stage_keeps_every_hls_
         v["layers"].as_array().map(|l| l.iter().filter_map(|l| l["id"].as_u64()).collect()).unwrap_or_default()
     };
     let mut layers: Vec<u64> = Vec::new();
+    let mut restarts = 0;
     while clock.now().duration_since(start).unwrap() < span {
         // Mostly short steps (to see every part), sometimes long jumps.
         let step = if rng.random_bool(0.8) { rng.random_range(100..2500) } else { rng.random_range(2_500..600_000) };
         clock.advance(Duration::from_millis(step));
+        // Now and then the server stops where it is, as a crash would, and starts again on
+        // the same data: the room is as it was, and what it published keeps its bytes.
+        if rng.random_bool(0.006) {
+            state.room.maintain().await;
+            let (_, _, before) = call(&router, "GET", "/api/session", None).await;
+            state.room.stop();
+            state.cache.close();
+            drop((router, state, app));
+            app = manual_app_in(&dir, clock.clone(), &[]).await;
+            state = app.state.clone();
+            router = bardcast::router(state.clone());
+            let (_, _, after) = call(&router, "GET", "/api/session", None).await;
+            let room = |body: &[u8]| {
+                let mut v: Value = serde_json::from_slice(body).unwrap();
+                v.as_object_mut().unwrap().remove("delay");
+                v
+            };
+            assert_eq!(room(&before), room(&after), "the room changed across a restart");
+            for (uri, (bytes, _)) in &seen {
+                let (st, _, again) = call(&router, "GET", uri, None).await;
+                assert_eq!(st, 200, "{uri}");
+                assert!(&again == bytes, "{uri} changed across a restart");
+            }
+            restarts += 1;
+        }
         if rng.random_bool(0.35) {
             let track = ids[rng.random_range(0..ids.len())];
             let layer = layers.get(rng.random_range(0..layers.len().max(1))).copied().unwrap_or(0);
@@ -273,6 +299,7 @@ async fn simulation_of_a_day_of_random_commands_on_a_busy_stage_keeps_every_hls_
         // Re-fetch only what a CDN could still ask the origin for: the last ten minutes.
         seen.retain(|_, (_, at)| *at + 600_000 > now);
     }
+    assert!(restarts >= 4, "only {restarts} restarts");
     assert!(commands > 250, "only {commands} commands succeeded");
     assert!(checked_parts > 2_500, "only {checked_parts} parts checked");
     assert!(track_parts_seen > 250, "only {track_parts_seen} parts with sound were heard");

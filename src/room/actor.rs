@@ -9,6 +9,7 @@ use futures_util::FutureExt;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
+use tokio_util::sync::CancellationToken;
 
 use super::apply::{self, Tracks};
 use super::delay::{Delay, DelayBounds, DelayStatus, ListenerReport, Reports};
@@ -75,9 +76,22 @@ pub struct RoomHandle {
     published: watch::Receiver<u64>,
     /// Listeners' recent reports, for the playback delay.
     reports: Arc<Mutex<Reports>>,
+    /// Cancelled when the room stops: the actor and the part clock end.
+    stopped: CancellationToken,
 }
 
 impl RoomHandle {
+    /// Stops the room where it is, as a crash would (what it saved is what a restart finds):
+    /// the actor takes no more commands, the part clock and the part renderer end.
+    pub fn stop(&self) {
+        self.stopped.cancel();
+    }
+
+    /// Resolves once the room is stopped.
+    pub async fn stopped(&self) {
+        self.stopped.cancelled().await;
+    }
+
     /// What a listener reported at `at_ms`, for the playback delay.
     pub fn report(&self, client: &str, at_ms: u64, report: ListenerReport<'_>) {
         let delay_ms = self.state.borrow().delay.at(at_ms);
@@ -139,9 +153,18 @@ impl RoomHandle {
         actor.catch_up(now_part).await;
         actor.publish_latest().await;
         let state = actor.state_tx.subscribe();
-        tokio::spawn(actor.run(commands_rx));
-        tokio::spawn(part_clock(clock, published_tx));
-        Ok(RoomHandle { requests: commands_tx, timeline: timeline_rx, state, events, published: published_rx, reports })
+        let stopped = CancellationToken::new();
+        tokio::spawn(actor.run(commands_rx, stopped.clone()));
+        tokio::spawn(part_clock(clock, published_tx, stopped.clone()));
+        Ok(RoomHandle {
+            requests: commands_tx,
+            timeline: timeline_rx,
+            state,
+            events,
+            published: published_rx,
+            reports,
+            stopped,
+        })
     }
 
     /// Runs a command; the answer is the new state with its `effectiveAt`.
@@ -184,12 +207,15 @@ impl RoomHandle {
 }
 
 /// Publishes the part number at each part boundary of the wall clock.
-async fn part_clock(clock: Arc<dyn Clock>, tx: watch::Sender<u64>) {
+async fn part_clock(clock: Arc<dyn Clock>, tx: watch::Sender<u64>, stopped: CancellationToken) {
     loop {
         let now = unix_ms(clock.now());
         tx.send_replace(part_at(now));
         let next = (part_at(now) + 1) * PART_MS;
-        tokio::time::sleep(Duration::from_millis(next - now)).await;
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_millis(next - now)) => {}
+            () = stopped.cancelled() => return,
+        }
         if tx.is_closed() && tx.receiver_count() == 0 {
             return;
         }
@@ -219,13 +245,14 @@ struct Actor {
 
 impl Actor {
     #[tracing::instrument(name = "room", skip_all, fields(room = ROOM))]
-    async fn run(mut self, mut requests: mpsc::Receiver<Request>) {
+    async fn run(mut self, mut requests: mpsc::Receiver<Request>, stopped: CancellationToken) {
         let mut tick = tokio::time::interval(Duration::from_millis(TICK_MS));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut delay_tick = tokio::time::interval(Duration::from_millis(DELAY_TICK_MS));
         delay_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
+                () = stopped.cancelled() => return,
                 request = requests.recv() => match request {
                     None => return,
                     Some(Request::Maintain(done)) => {

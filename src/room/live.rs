@@ -116,7 +116,11 @@ impl LiveParts {
     /// once, find it ready: a caching proxy's lock then holds them only briefly.
     pub async fn render_as_published(self, room: RoomHandle) {
         let mut published = room.published();
-        while published.changed().await.is_ok() {
+        loop {
+            tokio::select! {
+                changed = published.changed() => if changed.is_err() { return },
+                () = room.stopped() => return,
+            }
             let part = *published.borrow_and_update();
             if self.newest_asked.load(Ordering::Relaxed) + LISTENED_PARTS >= part {
                 if let Err(e) = self.rendered(&room.timeline(), 0, part).await {
