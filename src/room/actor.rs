@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::apply::{self, Tracks};
 use super::delay::{Delay, DelayBounds, DelayStatus, ListenerReport, Reports};
-use super::timeline::{part_at, Scheduled, Source, Timeline, TrackRef, PART_MS};
+use super::timeline::{part_at, Scheduled, Source, Timeline, TrackRef, PART_MS, RENDER_AHEAD_MS};
 use super::{Command, Error, LayerItem, NowPlaying, QueueItem, Repeat, SessionState};
 use crate::cache::{SegmentCache, SourceKey};
 use crate::clock::{iso8601_ms, unix_ms, Clock};
@@ -23,11 +23,11 @@ use crate::library::Library;
 
 /// Room name in the database (one room per server).
 const ROOM: &str = "main";
-/// A command is aimed at the first part starting at least this many ms from now: the time
-/// its database lookups usually take, with room to spare.
+/// A command is aimed at the first part final at least this many ms from now (see
+/// [`RENDER_AHEAD_MS`]): the time its database lookups usually take, with room to spare.
 const SAFETY_MS: u64 = 20;
-/// A command whose part starts within this many ms once it is worked out (the database was
-/// slow) is worked out again for a later part: a published part never changes.
+/// A command whose part is final within this many ms once it is worked out (the database
+/// was slow) is worked out again for a later part: a rendered part never changes.
 const PUBLISH_MARGIN_MS: u64 = 5;
 /// Attempts at that before the command is refused as unavailable.
 const COMMAND_ATTEMPTS: usize = 5;
@@ -74,6 +74,8 @@ pub struct RoomHandle {
     state: watch::Receiver<Arc<SessionState>>,
     events: broadcast::Sender<Arc<SessionState>>,
     published: watch::Receiver<u64>,
+    /// The latest part whose timeline is final ([`RENDER_AHEAD_MS`] before it is published).
+    finalized: watch::Receiver<u64>,
     /// Listeners' recent reports, for the playback delay.
     reports: Arc<Mutex<Reports>>,
     /// Cancelled when the room stops: the actor and the part clock end.
@@ -131,6 +133,7 @@ impl RoomHandle {
         let (commands_tx, commands_rx) = mpsc::channel(64);
         let (events, _) = broadcast::channel(64);
         let (published_tx, published_rx) = watch::channel(now_part);
+        let (finalized_tx, finalized_rx) = watch::channel(now_part);
         let bounds =
             DelayBounds { floor_ms: playback_delay_ms, ceiling_ms: max_playback_delay_ms.max(playback_delay_ms) };
         let delay = Delay::new(bounds, timeline.delay_pin_ms);
@@ -155,13 +158,14 @@ impl RoomHandle {
         let state = actor.state_tx.subscribe();
         let stopped = CancellationToken::new();
         tokio::spawn(actor.run(commands_rx, stopped.clone()));
-        tokio::spawn(part_clock(clock, published_tx, stopped.clone()));
+        tokio::spawn(part_clock(clock, published_tx, finalized_tx, stopped.clone()));
         Ok(RoomHandle {
             requests: commands_tx,
             timeline: timeline_rx,
             state,
             events,
             published: published_rx,
+            finalized: finalized_rx,
             reports,
             stopped,
         })
@@ -204,19 +208,40 @@ impl RoomHandle {
     pub fn published(&self) -> watch::Receiver<u64> {
         self.published.clone()
     }
+
+    /// The latest grid part whose timeline is final: no command changes it any more.
+    pub fn finalized(&self) -> watch::Receiver<u64> {
+        self.finalized.clone()
+    }
 }
 
-/// Publishes the part number at each part boundary of the wall clock.
-async fn part_clock(clock: Arc<dyn Clock>, tx: watch::Sender<u64>, stopped: CancellationToken) {
+/// Publishes the part number at each part boundary of the wall clock, and the part whose
+/// timeline becomes final [`RENDER_AHEAD_MS`] before each.
+async fn part_clock(
+    clock: Arc<dyn Clock>,
+    published: watch::Sender<u64>,
+    finalized: watch::Sender<u64>,
+    stopped: CancellationToken,
+) {
+    let advance = |tx: &watch::Sender<u64>, part: u64| {
+        tx.send_if_modified(|p| {
+            let newer = part > *p;
+            *p = (*p).max(part);
+            newer
+        })
+    };
     loop {
         let now = unix_ms(clock.now());
-        tx.send_replace(part_at(now));
-        let next = (part_at(now) + 1) * PART_MS;
+        advance(&published, part_at(now));
+        advance(&finalized, part_at(now + RENDER_AHEAD_MS));
+        let next_published = (part_at(now) + 1) * PART_MS;
+        let next_final = (part_at(now + RENDER_AHEAD_MS) + 1) * PART_MS - RENDER_AHEAD_MS;
+        let wait = next_published.min(next_final).saturating_sub(now).max(1);
         tokio::select! {
-            () = tokio::time::sleep(Duration::from_millis(next - now)) => {}
+            () = tokio::time::sleep(Duration::from_millis(wait)) => {}
             () = stopped.cancelled() => return,
         }
-        if tx.is_closed() && tx.receiver_count() == 0 {
+        if published.is_closed() && published.receiver_count() == 0 {
             return;
         }
     }
@@ -349,7 +374,7 @@ impl Actor {
 
     /// The first part a command may change.
     fn effective_part(&self) -> u64 {
-        part_at(self.now_ms() + SAFETY_MS) + 1
+        part_at(self.now_ms() + RENDER_AHEAD_MS + SAFETY_MS) + 1
     }
 
     /// Applies `command` from the first part still unpublished once it is worked out. A
@@ -360,7 +385,7 @@ impl Actor {
             let at = self.effective_part();
             let mut tracks = RoomTracks { library: &self.library, cache: &self.cache, meta: &mut self.meta };
             match apply::apply(&mut self.timeline, command.clone(), at, &mut tracks, &mut self.rng).await {
-                Ok(()) if at * PART_MS > self.now_ms() + PUBLISH_MARGIN_MS => return Ok(()),
+                Ok(()) if at * PART_MS > self.now_ms() + RENDER_AHEAD_MS + PUBLISH_MARGIN_MS => return Ok(()),
                 Ok(()) => self.timeline = before,
                 Err(e) => {
                     self.timeline = before;

@@ -111,20 +111,21 @@ impl LiveParts {
         self.rendered(timeline, rendition, part).await
     }
 
-    /// Renders each part as it is published while anyone listens (someone asked for a part
-    /// in the last [`LISTENED_PARTS`]), so that the listeners' requests, which all come at
-    /// once, find it ready: a caching proxy's lock then holds them only briefly.
+    /// Renders each part as soon as its timeline is final, [`super::timeline::RENDER_AHEAD_MS`] before it is
+    /// published, while anyone listens (someone asked for a part in the last
+    /// [`LISTENED_PARTS`]): the listeners' requests, which all come at its publication, find
+    /// it ready, and a caching proxy's lock holds them only briefly.
     pub async fn render_as_published(self, room: RoomHandle) {
-        let mut published = room.published();
+        let mut finalized = room.finalized();
         loop {
             tokio::select! {
-                changed = published.changed() => if changed.is_err() { return },
+                changed = finalized.changed() => if changed.is_err() { return },
                 () = room.stopped() => return,
             }
-            let part = *published.borrow_and_update();
+            let part = *finalized.borrow_and_update();
             if self.newest_asked.load(Ordering::Relaxed) + LISTENED_PARTS >= part {
                 if let Err(e) = self.rendered(&room.timeline(), 0, part).await {
-                    tracing::warn!(error = %e, part, "rendering a published part failed");
+                    tracing::warn!(error = %e, part, "rendering a part ahead of its publication failed");
                 }
             }
         }
