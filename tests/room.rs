@@ -12,6 +12,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use bardcast::clock::{unix_ms, Clock, ManualClock};
 use bardcast::config::Cli;
+use bardcast::cache::SourceKey;
 use bardcast::App;
 use clap::Parser;
 use common::GM_KEY;
@@ -442,4 +443,41 @@ async fn a_shuffle_seed_replays_the_same_shuffle() {
         orders.push(json_of(&body)["queue"].clone());
     }
     assert_eq!(orders[0], orders[1]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cache_keeps_an_ambience_loop_that_plays_when_it_is_full() {
+    let clock = Arc::new(ManualClock::new(UNIX_EPOCH + Duration::from_millis(1_764_028_800_000)));
+    let dir = common::temp_dir("layer-pinned");
+    let app = manual_app_in(&dir, clock.clone(), &[]).await;
+    let router = bardcast::router(app.state.clone());
+    let ids = track_ids(&router).await; // a (5 s), b (7 s), c (3 s)
+    let (st, _, body) =
+        call(&router, "POST", "/api/session/layer", Some(json!({"action": "add", "trackId": ids[0]}))).await;
+    assert_eq!(st, 200, "{}", String::from_utf8_lossy(&body));
+    let five_seconds = app.state.cache.status().bytes_used;
+    assert!(five_seconds > 0);
+    app.state.room.stop();
+    app.state.cache.close();
+    drop((router, app));
+
+    // Room for 13 s of audio: a and b fit, c then evicts the least recently used.
+    let cap = (five_seconds * 13 / 5).to_string();
+    let app = manual_app_in(&dir, clock, &["--cache-max-bytes", &cap]).await;
+    let state = app.state.clone();
+    let key = |id: i64| {
+        let library = state.library.clone();
+        async move {
+            let source = library.call(move |db| db.track_source(bardcast::ids::TrackId(id))).await.unwrap();
+            SourceKey { fingerprint: source.fingerprint, path: library.path_of(&source.relpath) }
+        }
+    };
+    let (a, b, c) = (key(ids[0]).await, key(ids[1]).await, key(ids[2]).await);
+    assert!(state.cache.known_parts(&a).is_some(), "the loop is still encoded");
+    for track in [&b, &c] {
+        state.cache.track_parts(track).await.unwrap();
+    }
+    assert!(state.cache.known_parts(&a).is_some(), "the playing loop (least recently used) was evicted");
+    assert!(state.cache.known_parts(&b).is_none(), "b should have given way");
+    assert!(state.cache.status().evictions >= 1);
 }

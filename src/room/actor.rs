@@ -538,18 +538,18 @@ impl Actor {
         }
     }
 
-    /// Pins what the timeline still needs (so eviction spares it) and warms the next queued
-    /// track, so it is encoded before the play head reaches it.
+    /// Pins what the timeline still needs (music, ambience loops and one-shots, so eviction
+    /// spares them) and warms the next queued track, so it is encoded before the play head
+    /// reaches it.
     async fn keep_ahead(&mut self) {
-        let mut keys: Vec<SourceKey> = self
-            .timeline
-            .entries
-            .iter()
-            .filter_map(|e| match &e.source {
-                Source::Track { track, .. } => Some(self.key(track)),
-                Source::Silence => None,
-            })
-            .collect();
+        let t = &self.timeline;
+        let music = t.entries.iter().filter_map(|e| match &e.source {
+            Source::Track { track, .. } => Some(track),
+            Source::Silence => None,
+        });
+        let ambience = t.layers.iter().map(|l| &l.track);
+        let oneshots = t.oneshots.iter().map(|o| &o.track);
+        let mut keys: Vec<SourceKey> = music.chain(ambience).chain(oneshots).map(|track| self.key(track)).collect();
         if let Some(p) = &self.timeline.paused {
             keys.push(self.key(&p.track));
         }
