@@ -411,3 +411,21 @@ async fn a_repeated_track_comes_round_without_a_gap_or_a_click() {
         assert!(step < 1.3 * slope, "loop point {k}: a step of {step:.4} at {at} of 960");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_one_shot_fired_before_its_track_was_measured_settles_to_the_matched_level() {
+    let (s, ids) = tones("stage-oneshot-settle", &[("boom.flac", 440, 0.5, 20.0)]).await;
+    let track = s.get_json(&format!("/api/tracks/{}", ids[0])).await;
+    assert!(track["loudnessLufs"].is_null(), "not measured before it is fired: {track}");
+    let fired = command(&s, "oneshot", json!({"trackId": ids[0]})).await;
+    let first = fired["effectiveAtMs"].as_u64().unwrap() / 512;
+    // Measured by its first encode (a second or so in a debug build); it then glides over
+    // SETTLE_MS to the level of -18 LUFS, and keeps it.
+    let pcm = decode_parts(&s, first, first + 16).await;
+    let target = 10f64.powf((-18.0 + 0.691) / 20.0);
+    let win = 2_400;
+    for at in [12 * PART_SAMPLES as usize, 16 * PART_SAMPLES as usize] {
+        let level = tone(&pcm, at, win, 440.0);
+        assert!(db(level / target).abs() < 0.5, "{level:.4} at sample {at}, want {target:.4}");
+    }
+}

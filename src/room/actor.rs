@@ -138,6 +138,7 @@ impl RoomHandle {
             DelayBounds { floor_ms: playback_delay_ms, ceiling_ms: max_playback_delay_ms.max(playback_delay_ms) };
         let delay = Delay::new(bounds, timeline.delay_pin_ms);
         let reports = Arc::new(Mutex::new(Reports::default()));
+        let measured = cache.measured();
         let mut actor = Actor {
             delay,
             reports: reports.clone(),
@@ -151,6 +152,7 @@ impl RoomHandle {
             meta: HashMap::new(),
             pending_lengths: Default::default(),
             lengths: mpsc::unbounded_channel(),
+            measured,
             rng: shuffle_seed.map_or_else(StdRng::from_os_rng, StdRng::seed_from_u64),
         };
         actor.catch_up(now_part).await;
@@ -264,6 +266,9 @@ struct Actor {
     pending_lengths: std::collections::HashSet<String>,
     /// Track lengths measured off the actor, as (fingerprint, parts or why not).
     lengths: (mpsc::UnboundedSender<MeasuredLength>, mpsc::UnboundedReceiver<MeasuredLength>),
+    /// Loudness as each encode measures it, (fingerprint, LUFS): a track put on the stage
+    /// before it was encoded (a one-shot fired at once) is matched as soon as it is known.
+    measured: broadcast::Receiver<(String, Option<f64>)>,
     /// Shuffles draw from this.
     rng: StdRng,
 }
@@ -299,6 +304,14 @@ impl Actor {
                         self.publish_latest().await;
                     }
                     self.maintain_and_publish().await;
+                }
+                Ok((fingerprint, Some(lufs))) = self.measured.recv() => {
+                    let before = self.timeline.clone();
+                    let at = self.effective_part();
+                    self.timeline.learn_loudness(&fingerprint, lufs, at);
+                    if self.timeline != before {
+                        self.publish_latest().await;
+                    }
                 }
                 _ = tick.tick() => self.maintain_and_publish().await,
                 _ = delay_tick.tick() => self.adapt_delay().await,

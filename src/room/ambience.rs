@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::timeline::{Timeline, TrackRef, PART_MS};
+use super::timeline::{Settle, Timeline, TrackRef, PART_MS};
 
 /// Layers that may sound at once.
 pub const MAX_LAYERS: usize = 8;
@@ -60,6 +60,9 @@ pub struct OneShot {
     pub gain: f64,
     /// Cut short (over [`ONESHOT_CUT_MS`]) from this part to make room for a newer one.
     pub cut_at: Option<u64>,
+    /// Fired before its loudness was known: it glides to its matched level once it is.
+    #[serde(default)]
+    pub settle: Option<Settle>,
 }
 
 /// Music and ambience are lowered by `db` from `at_part` on (0: not ducked).
@@ -166,7 +169,7 @@ impl Timeline {
             }
         }
         let track = self.leveled(track);
-        self.oneshots.push(OneShot { track, start_part: at, gain, cut_at: None });
+        self.oneshots.push(OneShot { track, start_part: at, gain, cut_at: None, settle: None });
         self.changed_at_part = at;
     }
 

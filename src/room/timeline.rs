@@ -91,8 +91,8 @@ pub struct Entry {
     pub settle: Option<Settle>,
 }
 
-/// From grid part `at_part`, an entry glides over [`SETTLE_MS`] to `gain_db` (instead of its
-/// track's `gain_db`): the level that matches its loudness, learnt once it was encoded.
+/// From grid part `at_part`, an entry or a one-shot glides over [`SETTLE_MS`] to `gain_db`
+/// (instead of its track's `gain_db`): the level that matches its loudness, learnt once it was encoded.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Settle {
     pub at_part: u64,
@@ -332,8 +332,8 @@ impl Timeline {
     }
 
     /// The track with `fingerprint` measures `lufs`: where it was put on the timeline before
-    /// that was known, it is matched from part `at` on (an entry that starts later, at once;
-    /// one already heard glides there).
+    /// that was known, it is matched from part `at` on (an entry or a one-shot that starts
+    /// later, at once; one already heard glides there).
     pub fn learn_loudness(&mut self, fingerprint: &str, lufs: f64, at: u64) {
         let gain_db = self.matching_gain_db(Some(lufs));
         for entry in &mut self.entries {
@@ -346,6 +346,16 @@ impl Timeline {
                 track.gain_db = gain_db;
             } else if gain_db != track.gain_db {
                 entry.settle = Some(Settle { at_part: at, gain_db });
+            }
+        }
+        for shot in &mut self.oneshots {
+            if shot.track.fingerprint == fingerprint && shot.track.loudness_lufs.is_none() {
+                shot.track.loudness_lufs = Some(lufs);
+                if shot.start_part >= at {
+                    shot.track.gain_db = gain_db;
+                } else if gain_db != shot.track.gain_db {
+                    shot.settle = Some(Settle { at_part: at, gain_db });
+                }
             }
         }
         if let Some(p) = self.paused.as_mut().filter(|p| p.track.fingerprint == fingerprint) {

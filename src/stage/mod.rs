@@ -24,7 +24,7 @@ use std::f32::consts::FRAC_PI_2;
 use segmenter::{FRAME_SAMPLES, PART_SAMPLES};
 
 use crate::room::ambience::{DuckStep, DUCK_RAMP_MS, ONESHOT_CUT_MS};
-use crate::room::timeline::{Entry, Source, Timeline, TrackRef, VolumeStep, PART_MS, SETTLE_MS};
+use crate::room::timeline::{Entry, Settle, Source, Timeline, TrackRef, VolumeStep, PART_MS, SETTLE_MS};
 
 /// AAC frames mixed and encoded before a part and thrown away (256 ms).
 pub const WARM_FRAMES: u64 = 12;
@@ -163,9 +163,7 @@ pub fn voices(timeline: &Timeline, start: u64, end: u64) -> Vec<Voice> {
             let (loop_samples, bus) = (None, Bus::Music);
             let trim = trim(track);
             let level = entry.settle.map_or_else(Vec::new, |settle| {
-                let to = 10f64.powf((settle.gain_db - track.gain_db) / 20.0) as f32;
-                let len = ms(SETTLE_MS);
-                vec![Glide { at: 0, value: 1.0, len: 0 }, Glide { at: change_at(settle.at_part), value: to, len }]
+                vec![Glide { at: 0, value: 1.0, len: 0 }, settled(settle, track, 1.0)]
             });
             let seamless = entry.early_samples > 0;
             out.push(Voice { track: track.clone(), origin, enter, leave, level, loop_samples, seamless, bus, trim });
@@ -208,7 +206,10 @@ pub fn voices(timeline: &Timeline, start: u64, end: u64) -> Vec<Voice> {
                 origin: begins as i64,
                 enter: Fade { at: begins, len: 0 },
                 leave,
-                level: vec![Glide { at: begins, value: shot.gain as f32, len: 0 }],
+                level: [Glide { at: begins, value: shot.gain as f32, len: 0 }]
+                    .into_iter()
+                    .chain(shot.settle.map(|settle| settled(settle, &shot.track, shot.gain as f32)))
+                    .collect(),
                 loop_samples: None,
                 seamless: false,
                 bus: Bus::Effects,
@@ -217,6 +218,13 @@ pub fn voices(timeline: &Timeline, start: u64, end: u64) -> Vec<Voice> {
         }
     }
     out
+}
+
+/// The glide of a voice at `gain` (linear) of `track` to the level its loudness, learnt
+/// while it played, matches.
+fn settled(settle: Settle, track: &TrackRef, gain: f32) -> Glide {
+    let to = 10f64.powf((settle.gain_db - track.gain_db) / 20.0) as f32;
+    Glide { at: change_at(settle.at_part), value: gain * to, len: ms(SETTLE_MS) }
 }
 
 /// A track's loudness-matching gain, linear.
