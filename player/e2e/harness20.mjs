@@ -1,5 +1,6 @@
 // Load harness (a bench, not a test; issue #13): N listeners (default 20) on one real server
-// on loopback while the GM changes things over REST every few seconds, R rounds (default 3),
+// on loopback while the GM changes things over REST every few seconds on a busy stage (two
+// ambience layers, one-shots and ducking among the commands), R rounds (default 3),
 // each with a fresh server (D starts from its floor) and browser. Per round it prints
 //  - lock-in: per listener, ms from its Join click to within 50 ms of true clock − D (held
 //    1 s); median and max, against the goal of 3 s;
@@ -58,8 +59,10 @@ const COMMAND_EVERY_MS = 7000;
 const SPREAD_GOAL_MS = 5;
 const EAR_GOAL_MS = 1000;
 const SITE = "bardcast.test";
-const COMMANDS = [
-  ["next", {}], ["pause", {}], ["resume", {}], ["seek", { position: 3 }], ["previous", {}], ["next", {}], ["seek", { position: 10 }], ["next", {}],
+/** The GM's commands in turn, on a busy stage: transport, a one-shot and ducking among them. */
+const commands = (tracks) => [
+  ["next", {}], ["oneshot", { trackId: tracks[2] }], ["pause", {}], ["resume", {}], ["duck", { on: true }], ["seek", { position: 3 }],
+  ["previous", {}], ["duck", { on: false }], ["next", {}], ["oneshot", { trackId: tracks[0] }], ["seek", { position: 10 }], ["next", {}],
 ];
 
 const fmt = (values) => (values.length
@@ -85,6 +88,9 @@ async function round(k) {
     await api(server.base, "POST", `/api/folders/${folder.id}/tracks`, { trackIds: tracks });
     await command(server.base, "play", { folderId: folder.id });
     await command(server.base, "repeat", { mode: "all" });
+    // A busy stage: two ambience loops under the music.
+    await command(server.base, "layer", { action: "add", trackId: tracks[1], gain: 0.4 });
+    await command(server.base, "layer", { action: "add", trackId: tracks[3], gain: 0.25 });
     probe = startLoad(server.base, 1);
     // The room's D adapts to the listeners (busy pages may raise it): every figure uses D at its time.
     const delays = delayTracker(server.base);
@@ -128,7 +134,7 @@ async function round(k) {
     const sent = [];
     for (let c = 0; Date.now() - from < SECONDS * 1000 - COMMAND_EVERY_MS; c++) {
       await sleep(Math.max(0, from + (c + 1) * COMMAND_EVERY_MS - Date.now() - 2000));
-      const [name, body] = COMMANDS[c % COMMANDS.length];
+      const [name, body] = commands(tracks)[c % commands(tracks).length];
       const sentAt = Date.now();
       const s = await command(server.base, name, body);
       sent.push({ name, sentAt, effectiveAt: s.effectiveAtMs });

@@ -18,7 +18,7 @@ pub const PART_MS: u64 = segmenter::PART_MS;
 /// A part's timeline is final this long before the part is published, ms: commands aim at
 /// later parts, and the stage renders it then, so the listeners who all ask for it at its
 /// publication find it ready.
-pub const RENDER_AHEAD_MS: u64 = 50;
+pub const RENDER_AHEAD_MS: u64 = 30;
 /// Parts per segment.
 pub const PARTS_PER_SEGMENT: u64 = segmenter::PARTS_PER_SEGMENT as u64;
 
