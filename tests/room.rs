@@ -10,9 +10,9 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
+use bardcast::cache::SourceKey;
 use bardcast::clock::{unix_ms, Clock, ManualClock};
 use bardcast::config::Cli;
-use bardcast::cache::SourceKey;
 use bardcast::App;
 use clap::Parser;
 use common::GM_KEY;

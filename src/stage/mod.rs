@@ -162,9 +162,9 @@ pub fn voices(timeline: &Timeline, start: u64, end: u64) -> Vec<Voice> {
         if begins < end && ends > start {
             let (loop_samples, bus) = (None, Bus::Music);
             let trim = trim(track);
-            let level = entry.settle.map_or_else(Vec::new, |settle| {
-                vec![Glide { at: 0, value: 1.0, len: 0 }, settled(settle, track, 1.0)]
-            });
+            let level = entry
+                .settle
+                .map_or_else(Vec::new, |settle| vec![Glide { at: 0, value: 1.0, len: 0 }, settled(settle, track, 1.0)]);
             let seamless = entry.early_samples > 0;
             out.push(Voice { track: track.clone(), origin, enter, leave, level, loop_samples, seamless, bus, trim });
         }
