@@ -78,18 +78,22 @@ pub struct RoomHandle {
     finalized: watch::Receiver<u64>,
     /// Listeners' recent reports, for the playback delay.
     reports: Arc<Mutex<Reports>>,
-    /// Cancelled when the room stops: the actor and the part clock end.
+    /// Cancelled when the room is told to stop: the actor and the part clock end.
     stopped: CancellationToken,
+    /// Cancelled once the actor has ended (its last save is done).
+    ended: CancellationToken,
 }
 
 impl RoomHandle {
     /// Stops the room where it is, as a crash would (what it saved is what a restart finds):
-    /// the actor takes no more commands, the part clock and the part renderer end.
-    pub fn stop(&self) {
+    /// the actor takes no more commands, the part clock and the part renderer end. Returns
+    /// once the actor has finished what it was doing.
+    pub async fn stop(&self) {
         self.stopped.cancel();
+        self.ended.cancelled().await;
     }
 
-    /// Resolves once the room is stopped.
+    /// Resolves once the room is told to stop.
     pub async fn stopped(&self) {
         self.stopped.cancelled().await;
     }
@@ -158,8 +162,13 @@ impl RoomHandle {
         actor.catch_up(now_part).await;
         actor.publish_latest().await;
         let state = actor.state_tx.subscribe();
-        let stopped = CancellationToken::new();
-        tokio::spawn(actor.run(commands_rx, stopped.clone()));
+        let (stopped, ended) = (CancellationToken::new(), CancellationToken::new());
+        let run = actor.run(commands_rx, stopped.clone());
+        let ended_guard = ended.clone().drop_guard();
+        tokio::spawn(async move {
+            run.await;
+            drop(ended_guard);
+        });
         tokio::spawn(part_clock(clock, published_tx, finalized_tx, stopped.clone()));
         Ok(RoomHandle {
             requests: commands_tx,
@@ -170,6 +179,7 @@ impl RoomHandle {
             finalized: finalized_rx,
             reports,
             stopped,
+            ended,
         })
     }
 
@@ -489,6 +499,14 @@ impl Actor {
             if end.saturating_sub(self.crossfade_parts()).max(earliest) <= now_part + LOOKAHEAD_PARTS {
                 let previous_index = self.timeline.queue_index;
                 let at = self.advance(end, earliest.max(self.effective_part())).await;
+                // A gapless pass is heard from the part before it starts.
+                let heard =
+                    if self.timeline.last().is_some_and(|e| e.early_samples > 0) { at.saturating_sub(1) } else { at };
+                if heard * PART_MS <= self.now_ms() + RENDER_AHEAD_MS + PUBLISH_MARGIN_MS {
+                    // Its lookups took so long that the part is final: again at the next tick.
+                    self.timeline = before;
+                    return false;
+                }
                 self.timeline.scheduled = Some(Scheduled { at, previous_index });
             }
         }
