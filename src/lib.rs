@@ -134,7 +134,7 @@ impl App {
         }
         // Running encodes stop at their next part; their unfinished folders are removed.
         cache.close();
-        room.stop();
+        room.stop().await;
         // The watcher first, so it starts no scan after this one stops.
         let stop = move || {
             drop(watcher);

@@ -153,7 +153,7 @@ async fn simulation_of_a_day_of_random_commands_and_restarts_on_a_busy_stage_kee
                 state.room.maintain().await;
             }
             let (_, _, before) = call(&router, "GET", "/api/session", None).await;
-            state.room.stop();
+            state.room.stop().await;
             state.cache.close();
             drop((router, state, app));
             app = manual_app_in(&dir, clock.clone(), &[]).await;
@@ -457,7 +457,7 @@ async fn the_cache_keeps_an_ambience_loop_that_plays_when_it_is_full() {
     assert_eq!(st, 200, "{}", String::from_utf8_lossy(&body));
     let five_seconds = app.state.cache.status().bytes_used;
     assert!(five_seconds > 0);
-    app.state.room.stop();
+    app.state.room.stop().await;
     app.state.cache.close();
     drop((router, app));
 
