@@ -25,3 +25,7 @@ id_type!(
     /// A virtual folder's row id.
     FolderId
 );
+id_type!(
+    /// A scene's row id.
+    SceneId
+);

@@ -13,6 +13,7 @@ pub mod ids;
 pub mod library;
 pub mod metrics;
 pub mod room;
+pub mod scene;
 pub mod stage;
 pub mod state;
 

@@ -58,6 +58,13 @@ async fn two_tones(name: &str) -> (Server, i64, i64) {
     (s, ids[0], ids[1])
 }
 
+/// Saves a scene; its id.
+async fn new_scene(s: &Server, spec: Value) -> i64 {
+    let (st, v) = s.gm_json(Method::POST, "/api/scenes", spec).await;
+    assert_eq!(st, 201, "{v}");
+    v["id"].as_i64().unwrap()
+}
+
 /// Waits until grid part `part` is published, then writes parts `from..=to` of the 256k
 /// rendition, as published, after its init segment: an MP4 file any decoder reads.
 async fn published(s: &Server, from: u64, to: u64) -> std::path::PathBuf {
@@ -261,6 +268,88 @@ async fn ambience_loops_gaplessly_effects_play_on_top_and_ducking_spares_them() 
     assert!((0.55..0.85).contains(&half), "half way through its fade-out the layer is at {half:.2}");
     assert!(level(gone + 48_000 + win, 880.0) < 0.003);
     assert!(db(level(gone + 48_000 + win, 440.0) / 0.3).abs() < 0.5);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scene_switch_is_heard_as_one_change_and_a_pad_fires_on_time() {
+    // Calm 440 Hz and battle 660 Hz music at 0.3; wind 880, fire 1100 and rain 1540 Hz loops
+    // at 0.2 (whole numbers of cycles); a 0.5 s thunder of 1760 Hz at 0.3 on a pad.
+    let (s, ids) = tones(
+        "stage-scenes",
+        &[
+            ("a calm.flac", 440, 0.3, 30.0),
+            ("b battle.flac", 660, 0.3, 30.0),
+            ("c wind.flac", 880, 0.2, 1.5),
+            ("d fire.flac", 1100, 0.2, 2.0),
+            ("e rain.flac", 1540, 0.2, 1.5),
+            ("f thunder.flac", 1760, 0.3, 0.5),
+        ],
+    )
+    .await;
+    let (calm, battle, wind, fire, rain, thunder) = (ids[0], ids[1], ids[2], ids[3], ids[4], ids[5]);
+    command(&s, "settings", json!({"normalize": false})).await;
+    let camp = new_scene(
+        &s,
+        json!({"name": "Camp", "music": {"trackId": calm},
+        "layers": [{"trackId": wind}, {"trackId": fire}]}),
+    )
+    .await;
+    let storm = new_scene(
+        &s,
+        json!({"name": "Storm", "music": {"trackId": battle}, "crossfadeSeconds": 2,
+        "layers": [{"trackId": wind, "gain": 0.5}, {"trackId": rain}],
+        "pads": [{"trackId": thunder, "key": "t"}]}),
+    )
+    .await;
+    command(&s, "scene", json!({"sceneId": camp})).await;
+    tokio::time::sleep(Duration::from_millis(4500)).await;
+    let switched = command(&s, "scene", json!({"sceneId": storm})).await;
+    assert_eq!(switched["scene"]["name"], "Storm");
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    let fired = command(&s, "pad", json!({"key": "t"})).await;
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+
+    let part = |v: &Value| v["effectiveAtMs"].as_u64().unwrap() / 512;
+    let first = part(&switched) - 4;
+    let pcm = decode_parts(&s, first, part(&fired) + 2).await;
+    let heard = |v: &Value| ((part(v) - first) * PART_SAMPLES + CHANGE_DELAY) as usize;
+    let win = 2_400;
+    let level = |at: usize, freq: f64| tone(&pcm, at, win, freq);
+    let near = |got: f64, want: f64| db(got / want).abs() < 0.5;
+
+    // Before the switch: Camp alone.
+    let sw = heard(&switched);
+    let before = sw - win;
+    for (freq, want) in [(440.0, 0.3), (880.0, 0.2), (1100.0, 0.2)] {
+        assert!(near(level(before, freq), want), "{freq} Hz before the switch: {:.3}", level(before, freq));
+    }
+    assert!(level(before, 660.0) < 0.003 && level(before, 1540.0) < 0.003, "Storm is not heard before it is due");
+    // Everything changes from the one effective part: half way through the 2 s crossfade both
+    // tunes sound at equal power; the shared wind glides, fire fades out and rain fades in.
+    let mid = sw + 48_000 - win / 2;
+    let (out, into) = (level(mid, 440.0), level(mid, 660.0));
+    assert!(out > 0.1 && into > 0.1, "both tunes mid-crossfade: {out:.3} {into:.3}");
+    assert!(db((out * out + into * into).sqrt() / 0.3).abs() < 1.0, "equal power: {out:.3} {into:.3}");
+    let fire_mid = level(mid, 1100.0) / 0.2;
+    assert!((0.2..0.9).contains(&fire_mid), "fire half way out: {fire_mid:.2}");
+    let rain_mid = level(mid, 1540.0) / 0.2;
+    assert!((0.2..0.9).contains(&rain_mid), "rain half way in: {rain_mid:.2}");
+    // The wind never stops: from the switch to its new gain it stays between the two.
+    for at in (sw - win..sw + 96_000).step_by(win / 2) {
+        let w = level(at, 880.0);
+        assert!((0.097..0.206).contains(&w), "the shared wind at {}: {w:.3}", at as i64 - sw as i64);
+    }
+    let after = sw + 96_000 + win;
+    for (freq, want) in [(660.0, 0.3), (880.0, 0.1), (1540.0, 0.2)] {
+        assert!(near(level(after, freq), want), "{freq} Hz after the switch: {:.3}", level(after, freq));
+    }
+    assert!(level(after, 440.0) < 0.003 && level(after, 1100.0) < 0.003, "Camp's tune and fire are gone");
+
+    // The pad's thunder starts where its command is heard, at its level, on top.
+    let o = heard(&fired);
+    assert!(level(o - win, 1760.0) < 0.003, "no thunder before it is due");
+    assert!(near(level(o + 1_200, 1760.0), 0.3), "thunder at its level: {:.3}", level(o + 1_200, 1760.0));
+    assert!(near(level(o + 1_200, 660.0), 0.3), "the music is not ducked by a pad");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

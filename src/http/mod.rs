@@ -11,6 +11,7 @@ mod error;
 mod hls;
 mod library;
 mod metrics;
+mod scenes;
 mod session;
 
 use axum::extract::{ConnectInfo, FromRef, FromRequest, FromRequestParts, MatchedPath, Request, State};
@@ -45,6 +46,7 @@ pub fn router(state: AppState) -> Router {
         .merge(library::routes())
         .merge(cache::routes())
         .merge(session::routes())
+        .merge(scenes::routes())
         .route("/api/{*rest}", any(|| async { AppError::NotFound("endpoint") }));
     Router::new()
         .merge(api)

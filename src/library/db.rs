@@ -7,9 +7,16 @@ use rusqlite::{params, Connection, OptionalExtension, Row, Transaction};
 
 use super::error::{Error, Result};
 use super::model::{Folder, FolderPatch, Page, ScanError, Track, TrackQuery, TrackSort, MAX_PAGE_LIMIT};
-use crate::ids::{FolderId, TrackId};
+use crate::ids::{FolderId, SceneId, TrackId};
+use crate::scene::{
+    FolderRefInfo, Scene, SceneExport, SceneSpec, TrackRefInfo, EXPORT_FORMAT, EXPORT_VERSION, MAX_SCENES,
+};
 
-const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_init.sql"), include_str!("migrations/0002_loudness.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("migrations/0001_init.sql"),
+    include_str!("migrations/0002_loudness.sql"),
+    include_str!("migrations/0003_scenes.sql"),
+];
 
 /// Columns selected for a [`Track`], in the order [`track_from_row`] reads them.
 const TRACK_COLUMNS: &str = "t.id, t.filepath, t.filename, t.title, t.artist, t.album, \
@@ -483,6 +490,182 @@ impl Db {
         Ok(())
     }
 
+    // ---- scenes ----
+
+    /// Every scene in the GM's order. One whose stored document cannot be read (written by
+    /// a newer version, or damaged) is left out and logged.
+    pub fn scenes(&self) -> Result<Vec<Scene>> {
+        let rows = self.scene_rows(None)?;
+        rows.into_iter().map(|(id, position, spec)| self.describe_scene(id, position, spec)).collect()
+    }
+
+    pub fn scene(&self, id: SceneId) -> Result<Scene> {
+        let (id, position, spec) = self.scene_rows(Some(id))?.pop().ok_or(Error::NotFound("scene"))?;
+        self.describe_scene(id, position, spec)
+    }
+
+    /// What scene `id` plays.
+    pub fn scene_spec(&self, id: SceneId) -> Result<SceneSpec> {
+        self.scene_rows(Some(id))?.pop().map(|(_, _, spec)| spec).ok_or(Error::NotFound("scene"))
+    }
+
+    /// Adds a scene (already checked with [`SceneSpec::normalize`]) at the end of the list.
+    pub fn create_scene(&mut self, spec: &SceneSpec) -> Result<Scene> {
+        let tx = self.conn.transaction()?;
+        let id = insert_scene(&tx, spec)?;
+        tx.commit()?;
+        self.scene(id)
+    }
+
+    pub fn update_scene(&mut self, id: SceneId, spec: &SceneSpec) -> Result<Scene> {
+        let n = self.conn.execute("UPDATE scenes SET spec = ?2 WHERE id = ?1", params![id.0, scene_json(spec)?])?;
+        if n == 0 {
+            return Err(Error::NotFound("scene"));
+        }
+        self.scene(id)
+    }
+
+    pub fn delete_scene(&mut self, id: SceneId) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        if tx.execute("DELETE FROM scenes WHERE id = ?1", [id.0])? == 0 {
+            return Err(Error::NotFound("scene"));
+        }
+        tx.execute(
+            "UPDATE scenes SET position = (SELECT COUNT(*) FROM scenes s WHERE s.position < scenes.position)",
+            [],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Puts the scenes in this order; `order` must list every scene exactly once.
+    pub fn set_scene_order(&mut self, order: &[SceneId]) -> Result<Vec<Scene>> {
+        let tx = self.conn.transaction()?;
+        let mut current: Vec<i64> =
+            tx.prepare("SELECT id FROM scenes")?.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
+        let mut wanted: Vec<i64> = order.iter().map(|id| id.0).collect();
+        current.sort_unstable();
+        wanted.sort_unstable();
+        if current != wanted {
+            return Err(Error::Invalid("sceneIds must list each scene exactly once".into()));
+        }
+        for (position, id) in order.iter().enumerate() {
+            tx.execute("UPDATE scenes SET position = ?2 WHERE id = ?1", params![id.0, position as i64])?;
+        }
+        tx.commit()?;
+        self.scenes()
+    }
+
+    /// Every scene with the tracks' paths and the folders' names, for another server.
+    pub fn export_scenes(&self) -> Result<SceneExport> {
+        let scenes: Vec<SceneSpec> = self.scene_rows(None)?.into_iter().map(|(_, _, spec)| spec).collect();
+        let mut tracks: Vec<TrackId> = scenes.iter().flat_map(SceneSpec::track_ids).collect();
+        let mut folders: Vec<FolderId> = scenes.iter().flat_map(SceneSpec::folder_ids).collect();
+        tracks.sort_unstable();
+        tracks.dedup();
+        folders.sort_unstable();
+        folders.dedup();
+        Ok(SceneExport {
+            format: EXPORT_FORMAT.into(),
+            version: EXPORT_VERSION,
+            tracks: self.track_infos(&tracks)?,
+            folders: self.folder_infos(&folders)?,
+            scenes,
+        })
+    }
+
+    /// Adds the file's scenes after the ones there are, all or none. Tracks are found by
+    /// path and folders by name, so ids from another server point at the same music here;
+    /// what is not found keeps its id and shows as missing.
+    pub fn import_scenes(&mut self, file: SceneExport) -> Result<Vec<Scene>> {
+        if file.format != EXPORT_FORMAT || file.version != EXPORT_VERSION {
+            return Err(Error::Invalid(format!(
+                "format: expected {EXPORT_FORMAT:?} version {EXPORT_VERSION}, got {:?} version {}",
+                file.format, file.version
+            )));
+        }
+        let tx = self.conn.transaction()?;
+        let mut tracks = HashMap::new();
+        for t in file.tracks.iter().filter(|t| !t.path.is_empty()) {
+            let found = tx
+                .query_row("SELECT id FROM tracks WHERE filepath = ?1 ORDER BY missing, id LIMIT 1", [&t.path], |r| {
+                    r.get(0)
+                })
+                .optional()?;
+            if let Some(id) = found {
+                tracks.insert(t.id, TrackId(id));
+            }
+        }
+        let mut folders = HashMap::new();
+        for f in file.folders.iter().filter(|f| !f.name.is_empty()) {
+            let found = tx
+                .query_row("SELECT id FROM folders WHERE name = ?1 ORDER BY id LIMIT 1", [&f.name], |r| r.get(0))
+                .optional()?;
+            if let Some(id) = found {
+                folders.insert(f.id, FolderId(id));
+            }
+        }
+        let mut ids = Vec::with_capacity(file.scenes.len());
+        for (i, mut spec) in file.scenes.into_iter().enumerate() {
+            spec.normalize().map_err(|e| Error::Invalid(format!("scenes[{i}].{e}")))?;
+            spec.map_ids(&tracks, &folders);
+            ids.push(insert_scene(&tx, &spec)?);
+        }
+        tx.commit()?;
+        ids.into_iter().map(|id| self.scene(id)).collect()
+    }
+
+    /// Scene rows (all, or the one with `id`) in order, parsed; unreadable ones are logged and skipped.
+    fn scene_rows(&self, id: Option<SceneId>) -> Result<Vec<(SceneId, u32, SceneSpec)>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, position, spec FROM scenes WHERE ?1 IS NULL OR id = ?1 ORDER BY position, id",
+        )?;
+        let rows = stmt
+            .query_map([id.map(|i| i.0)], |r| Ok((SceneId(r.get(0)?), r.get::<_, i64>(1)?, r.get::<_, String>(2)?)))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(id, position, json)| match serde_json::from_str::<SceneSpec>(&json) {
+                Ok(spec) => Some((id, u32::try_from(position).unwrap_or(u32::MAX), spec)),
+                Err(e) => {
+                    tracing::error!(scene = %id, error = %e, "a stored scene cannot be read; leaving it out");
+                    None
+                }
+            })
+            .collect())
+    }
+
+    fn describe_scene(&self, id: SceneId, position: u32, spec: SceneSpec) -> Result<Scene> {
+        let tracks = self.track_infos(&spec.track_ids())?;
+        let folders = self.folder_infos(&spec.folder_ids())?;
+        Ok(Scene { id, position, spec, tracks, folders })
+    }
+
+    /// Title, path and presence of each track; an unknown id is listed as missing.
+    fn track_infos(&self, ids: &[TrackId]) -> Result<Vec<TrackRefInfo>> {
+        let mut stmt = self.conn.prepare_cached("SELECT title, filepath, missing FROM tracks WHERE id = ?1")?;
+        let mut out = Vec::with_capacity(ids.len());
+        for &id in ids {
+            let row = stmt.query_row([id.0], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).optional()?;
+            out.push(match row {
+                Some((title, path, missing)) => TrackRefInfo { id, title, path, missing },
+                None => TrackRefInfo { id, title: String::new(), path: String::new(), missing: true },
+            });
+        }
+        Ok(out)
+    }
+
+    /// Name and presence of each folder.
+    fn folder_infos(&self, ids: &[FolderId]) -> Result<Vec<FolderRefInfo>> {
+        let mut stmt = self.conn.prepare_cached("SELECT name FROM folders WHERE id = ?1")?;
+        let mut out = Vec::with_capacity(ids.len());
+        for &id in ids {
+            let name: Option<String> = stmt.query_row([id.0], |r| r.get(0)).optional()?;
+            out.push(FolderRefInfo { id, missing: name.is_none(), name: name.unwrap_or_default() });
+        }
+        Ok(out)
+    }
+
     // ---- scanning ----
 
     /// Every known file by its raw relative path.
@@ -641,6 +824,20 @@ fn track_from_row(r: &Row<'_>) -> rusqlite::Result<Track> {
         has_cover: r.get(15)?,
         loudness_lufs: r.get(16)?,
     })
+}
+
+fn scene_json(spec: &SceneSpec) -> Result<String> {
+    serde_json::to_string(spec).map_err(|e| Error::Internal(format!("cannot write a scene: {e}")))
+}
+
+/// Adds a scene at the end of the list; a conflict once [`MAX_SCENES`] exist.
+fn insert_scene(tx: &Transaction<'_>, spec: &SceneSpec) -> Result<SceneId> {
+    let count: i64 = tx.query_row("SELECT COUNT(*) FROM scenes", [], |r| r.get(0))?;
+    if count >= MAX_SCENES as i64 {
+        return Err(Error::Conflict(format!("there are already {MAX_SCENES} scenes; delete one first")));
+    }
+    tx.execute("INSERT INTO scenes(position, spec) VALUES (?1, ?2)", params![count, scene_json(spec)?])?;
+    Ok(SceneId(tx.last_insert_rowid()))
 }
 
 fn build_tree(flat: Vec<Folder>) -> Vec<Folder> {

@@ -17,9 +17,10 @@ use super::timeline::{part_at, Scheduled, Source, Timeline, TrackRef, PART_MS, R
 use super::{Command, Error, LayerItem, NowPlaying, QueueItem, Repeat, SessionState};
 use crate::cache::{SegmentCache, SourceKey};
 use crate::clock::{iso8601_ms, unix_ms, Clock};
-use crate::ids::{FolderId, TrackId};
+use crate::ids::{FolderId, SceneId, TrackId};
 use crate::library::model::Track;
 use crate::library::Library;
+use crate::scene::SceneSpec;
 
 /// Room name in the database (one room per server).
 const ROOM: &str = "main";
@@ -717,6 +718,8 @@ fn describe(t: &Timeline, at: u64, meta: &HashMap<TrackId, Track>, delay: &Delay
             })
             .collect(),
         duck_db: Some(t.ducked_db(at)).filter(|&db| db < 0.0),
+        queue_folder_id: t.queue_folder,
+        scene: t.scene.clone(),
         playback_delay_ms: delay.current_ms,
         delay: delay.clone(),
         effective_at: iso8601_ms(effective_at_ms),
@@ -769,6 +772,10 @@ impl Tracks for RoomTracks<'_> {
         self.cache.track_samples(&key).await.map_err(|e| Error::Conflict(e.to_string()))
     }
 
+    async fn scene(&mut self, id: SceneId) -> Result<SceneSpec, Error> {
+        Ok(self.library.call(move |db| db.scene_spec(id)).await?)
+    }
+
     async fn check_known(&mut self, ids: &[TrackId]) -> Result<(), Error> {
         let unique: Vec<TrackId> = ids.iter().copied().collect::<HashSet<_>>().into_iter().collect();
         let wanted = unique.len();
@@ -816,6 +823,8 @@ fn empty_state(playback_delay_ms: u64) -> SessionState {
         target_lufs: super::timeline::DEFAULT_TARGET_LUFS,
         layers: Vec::new(),
         duck_db: None,
+        queue_folder_id: None,
+        scene: None,
         playback_delay_ms,
         effective_at: iso8601_ms(0),
         effective_at_ms: 0,

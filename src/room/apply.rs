@@ -7,11 +7,12 @@
 use rand::seq::IndexedRandom;
 use rand::Rng;
 
-use super::ambience::MAX_LAYERS;
-use super::command::{Command, LayerAction, OneShotSource, Play, QueueAction, Settings};
-use super::timeline::{Repeat, Timeline, TrackRef, PART_MS};
+use super::ambience::{DEFAULT_LAYER_FADE_MS, MAX_LAYERS};
+use super::command::{Command, LayerAction, OneShotSource, PadChoice, Play, QueueAction, Settings};
+use super::timeline::{ActiveScene, Repeat, Timeline, TrackRef, PART_MS};
 use super::Error;
-use crate::ids::{FolderId, TrackId};
+use crate::ids::{FolderId, SceneId, TrackId};
+use crate::scene::{SceneLayer, SceneMusic, SceneSpec};
 
 /// Pause, resume, stop and seek ramp over this long instead of clicking, ms.
 pub const ENVELOPE_MS: u32 = 250;
@@ -30,7 +31,12 @@ pub(crate) trait Tracks {
     async fn check_known(&mut self, ids: &[TrackId]) -> Result<(), Error>;
     /// The track's exact length in samples, encoding it first if needed (for a gapless loop).
     async fn samples(&mut self, track: &TrackRef) -> Result<u64, Error>;
+    /// What a scene plays; `NotFound` when there is no such scene.
+    async fn scene(&mut self, id: SceneId) -> Result<SceneSpec, Error>;
 }
+
+/// A scene's music folder is tried from this many of its tracks before it counts as unplayable.
+const SCENE_MUSIC_TRIES: usize = 20;
 
 /// Applies `command` to `t` from grid part `at` on. On an error `t` may be half changed:
 /// the caller keeps a copy and puts it back.
@@ -93,18 +99,9 @@ async fn apply_command(
             Ok(())
         }
         Command::Layer(action) => layer(t, at, tracks, action).await,
-        Command::OneShot { source, gain } => {
-            let id = match source {
-                OneShotSource::Track(id) => id,
-                OneShotSource::Folder(folder) => {
-                    let ids = tracks.folder(folder).await?;
-                    *ids.choose(rng).ok_or_else(|| Error::Conflict("the folder has no tracks".into()))?
-                }
-            };
-            let track = tracks.track(id).await?;
-            t.add_oneshot(at, track, gain);
-            Ok(())
-        }
+        Command::OneShot { source, gain } => oneshot(t, at, tracks, rng, source, gain).await,
+        Command::Scene(id) => switch_scene(t, at, tracks, rng, id).await,
+        Command::Pad(choice) => fire_pad(t, at, tracks, rng, choice).await,
         Command::Duck(db) => {
             t.duck(at, db.unwrap_or(0.0));
             Ok(())
@@ -126,6 +123,191 @@ async fn apply_command(
             Ok(())
         }
     }
+}
+
+async fn oneshot(
+    t: &mut Timeline,
+    at: u64,
+    tracks: &mut impl Tracks,
+    rng: &mut impl Rng,
+    source: OneShotSource,
+    gain: f64,
+) -> Result<(), Error> {
+    let id = match source {
+        OneShotSource::Track(id) => id,
+        OneShotSource::Folder(folder) => {
+            let ids = tracks.folder(folder).await?;
+            *ids.choose(rng).ok_or_else(|| Error::Conflict("the folder has no tracks".into()))?
+        }
+    };
+    let track = tracks.track(id).await?;
+    t.add_oneshot(at, track, gain);
+    Ok(())
+}
+
+/// Switches to scene `id` at `at`: its music (crossfading, unless it already plays), its
+/// layers (those already playing glide to their new gain, the others fade out, new ones
+/// fade in) and its pads. What cannot be played is skipped and listed in the room's scene.
+async fn switch_scene(
+    t: &mut Timeline,
+    at: u64,
+    tracks: &mut impl Tracks,
+    rng: &mut impl Rng,
+    id: SceneId,
+) -> Result<(), Error> {
+    let scene = tracks.scene(id).await?;
+    let mut skipped = Vec::new();
+    if let Some(seconds) = scene.crossfade_seconds {
+        t.crossfade_ms = (seconds * 1000.0).round() as u32;
+    }
+    if let Some(music) = &scene.music {
+        let before = t.clone();
+        if let Err(e) = scene_music(t, at, tracks, rng, music).await {
+            *t = before;
+            skipped.push(format!("music: {e}"));
+        }
+    }
+    scene_layers(t, at, tracks, &scene.layers, &mut skipped).await;
+    for (i, pad) in scene.pads.iter().enumerate() {
+        if let Some(id) = pad.track_id {
+            // Warms the cache, so the pad's first press finds it encoded.
+            if let Err(e) = tracks.track(id).await {
+                skipped.push(format!("pad {}: {e}", i + 1));
+            }
+        }
+    }
+    t.scene = Some(ActiveScene { id, name: scene.name, skipped });
+    t.changed_at_part = at;
+    Ok(())
+}
+
+/// Plays a scene's music from `at`, unless it already plays (then it resumes if paused).
+async fn scene_music(
+    t: &mut Timeline,
+    at: u64,
+    tracks: &mut impl Tracks,
+    rng: &mut impl Rng,
+    music: &SceneMusic,
+) -> Result<(), Error> {
+    t.repeat = music.repeat;
+    let current = t.current(at);
+    let already = match (music.folder_id, music.track_id) {
+        (Some(folder), _) => t.queue_folder == Some(folder) && current.is_some(),
+        (None, Some(track)) => current.as_ref().is_some_and(|(playing, _, _)| playing.id == track),
+        (None, None) => return Err(Error::Invalid("music: neither a folder nor a track".into())),
+    };
+    if already {
+        if music.folder_id.is_some() {
+            t.set_shuffle(music.shuffle, rng);
+        }
+        if t.resume(at) {
+            t.set_fade(at, ENVELOPE_MS);
+        }
+        return Ok(());
+    }
+    match (music.folder_id, music.track_id) {
+        (Some(folder), _) => {
+            let ids = tracks.folder(folder).await?;
+            if ids.is_empty() {
+                return Err(Error::Conflict("the folder has no tracks".into()));
+            }
+            t.replace_queue(ids, music.shuffle, rng);
+            t.queue_folder = Some(folder);
+            let mut last = None;
+            for i in 0..t.queue.len().min(SCENE_MUSIC_TRIES) {
+                match start_queue_at(t, at, tracks, i).await {
+                    Ok(()) => {
+                        last = None;
+                        break;
+                    }
+                    Err(e) => last = Some(e),
+                }
+            }
+            if let Some(e) = last {
+                return Err(e);
+            }
+        }
+        (None, Some(track)) => play_track(t, at, tracks, track, 0.0).await?,
+        (None, None) => {}
+    }
+    t.set_fade(at, t.crossfade_ms);
+    Ok(())
+}
+
+/// Brings the layers to a scene's: shared tracks glide to their gain, the rest fade.
+async fn scene_layers(
+    t: &mut Timeline,
+    at: u64,
+    tracks: &mut impl Tracks,
+    layers: &[SceneLayer],
+    skipped: &mut Vec<String>,
+) {
+    let playing: Vec<(u64, TrackId, f64)> = t.active_layers(at).map(|l| (l.id, l.track.id, l.gain())).collect();
+    let mut wanted: Vec<&SceneLayer> = layers.iter().collect();
+    for (layer_id, track_id, gain) in playing {
+        match wanted.iter().position(|w| w.track_id == track_id) {
+            Some(i) => {
+                let w = wanted.remove(i);
+                if w.gain != gain {
+                    t.set_layer_gain(at, layer_id, w.gain, DEFAULT_LAYER_FADE_MS);
+                }
+            }
+            None => {
+                t.remove_layer(at, layer_id, DEFAULT_LAYER_FADE_MS);
+            }
+        }
+    }
+    // Looked up first, all of them, so their encodes run side by side.
+    let mut found = Vec::with_capacity(wanted.len());
+    for w in wanted {
+        match tracks.track(w.track_id).await {
+            Ok(track) => found.push((track, w.gain)),
+            Err(e) => skipped.push(format!("layer (track {}): {e}", w.track_id)),
+        }
+    }
+    for (track, gain) in found {
+        let id = track.id;
+        let added = match tracks.samples(&track).await {
+            Ok(loop_samples) => t
+                .add_layer(at, track, loop_samples, gain, DEFAULT_LAYER_FADE_MS)
+                .map(|_| ())
+                .ok_or_else(|| Error::Conflict(format!("{MAX_LAYERS} layers already play"))),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = added {
+            skipped.push(format!("layer (track {id}): {e}"));
+        }
+    }
+}
+
+/// Fires a pad of the scene playing, as a one-shot.
+async fn fire_pad(
+    t: &mut Timeline,
+    at: u64,
+    tracks: &mut impl Tracks,
+    rng: &mut impl Rng,
+    choice: PadChoice,
+) -> Result<(), Error> {
+    let id =
+        t.scene.as_ref().map(|s| s.id).ok_or_else(|| Error::Conflict("no scene plays; switch to one first".into()))?;
+    let scene = match tracks.scene(id).await {
+        Err(Error::NotFound(_)) => return Err(Error::Conflict("the scene playing was deleted".into())),
+        other => other?,
+    };
+    let pad = match &choice {
+        PadChoice::Index(i) => scene.pads.get(*i).ok_or_else(|| {
+            Error::Invalid(format!("index: {i} is not a pad of the scene, which has {}", scene.pads.len()))
+        })?,
+        PadChoice::Key(key) => {
+            scene.pad_by_key(key).ok_or_else(|| Error::Invalid(format!("key: no pad of the scene is on {key:?}")))?
+        }
+    };
+    let source = match (pad.track_id, pad.folder_id) {
+        (Some(id), _) => OneShotSource::Track(id),
+        (None, Some(id)) => OneShotSource::Folder(id),
+        (None, None) => return Err(Error::Conflict("the pad plays nothing".into())),
+    };
+    oneshot(t, at, tracks, rng, source, pad.gain).await
 }
 
 async fn layer(t: &mut Timeline, at: u64, tracks: &mut impl Tracks, action: LayerAction) -> Result<(), Error> {
@@ -178,6 +360,7 @@ async fn play_folder(
         return Err(Error::Conflict("the folder has no tracks".into()));
     }
     t.replace_queue(ids, shuffle, rng);
+    t.queue_folder = Some(folder);
     start_queue_at(t, at, tracks, 0).await
 }
 
@@ -250,6 +433,7 @@ async fn queue(t: &mut Timeline, action: QueueAction, tracks: &mut impl Tracks) 
         QueueAction::Move { from, to } => t.move_in_queue(from, to),
         QueueAction::Clear => {
             t.clear_queue();
+            t.queue_folder = None;
             true
         }
     };
@@ -341,6 +525,7 @@ mod tests {
         parts: HashMap<TrackId, Option<u64>>,
         missing: Vec<TrackId>,
         folders: HashMap<FolderId, Vec<TrackId>>,
+        scenes: HashMap<SceneId, SceneSpec>,
     }
 
     impl Shelf {
@@ -350,6 +535,7 @@ mod tests {
                 parts: ids.clone().map(|id| (id, Some(10 + id.0 as u64))).collect(),
                 missing: Vec::new(),
                 folders: HashMap::from([(FolderId(1), ids.collect()), (FolderId(2), Vec::new())]),
+                scenes: HashMap::new(),
             }
         }
     }
@@ -386,6 +572,10 @@ mod tests {
                 true => Ok(()),
                 false => Err(Error::NotFound("track")),
             }
+        }
+
+        async fn scene(&mut self, id: SceneId) -> Result<SceneSpec, Error> {
+            self.scenes.get(&id).cloned().ok_or(Error::NotFound("scene"))
         }
     }
 
@@ -465,6 +655,70 @@ mod tests {
         let next = Command::Next;
         run(apply(&mut t, next, track_end + 3, &mut shelf, &mut rng)).unwrap();
         assert_eq!(t.last().unwrap().early_samples, 0);
+    }
+
+    fn scene(json: serde_json::Value) -> SceneSpec {
+        let mut s: SceneSpec = serde_json::from_value(json).unwrap();
+        s.normalize().unwrap();
+        s
+    }
+
+    /// (track, gain) of the layers playing at `part`, and the layer ids.
+    fn layers(t: &Timeline, part: u64) -> Vec<(i64, f64, u64)> {
+        t.active_layers(part).map(|l| (l.track.id.0, l.gain(), l.id)).collect()
+    }
+
+    #[test]
+    fn a_scene_switch_keeps_shared_layers_fades_the_rest_and_skips_what_is_missing() {
+        let (mut shelf, mut rng) = (Shelf::new(8), StdRng::seed_from_u64(1));
+        shelf.missing.push(TrackId(8));
+        shelf.folders.insert(FolderId(3), vec![TrackId(8), TrackId(5)]);
+        shelf.scenes.insert(
+            SceneId(1),
+            scene(serde_json::json!({"name": "Tavern", "music": {"folderId": 1, "repeat": "all"},
+                "layers": [{"trackId": 6, "gain": 0.5}, {"trackId": 7, "gain": 0.3}],
+                "pads": [{"trackId": 2}, {"folderId": 1, "key": "q", "gain": 0.4}], "crossfadeSeconds": 4})),
+        );
+        shelf.scenes.insert(
+            SceneId(2),
+            scene(serde_json::json!({"name": "Ambush", "music": {"folderId": 3},
+                "layers": [{"trackId": 7, "gain": 0.8}, {"trackId": 4}, {"trackId": 8}, {"trackId": 99}]})),
+        );
+        let mut t = Timeline::default();
+        let no_scene = run(apply(&mut t, Command::Pad(PadChoice::Index(0)), 5, &mut shelf, &mut rng));
+        assert!(matches!(no_scene, Err(Error::Conflict(_))));
+
+        run(apply(&mut t, Command::Scene(SceneId(1)), 10, &mut shelf, &mut rng)).unwrap();
+        assert_eq!((playing(&t, 10), t.repeat, t.crossfade_ms), (Some((TrackId(1), 0)), Repeat::All, 4000));
+        assert_eq!(layers(&t, 10), [(6, 0.5, 0), (7, 0.3, 1)]);
+        assert_eq!(t.scene.as_ref().map(|s| (s.name.as_str(), s.skipped.len())), Some(("Tavern", 0)));
+        // The same scene again changes nothing that plays.
+        let entries = t.entries.len();
+        run(apply(&mut t, Command::Scene(SceneId(1)), 14, &mut shelf, &mut rng)).unwrap();
+        assert_eq!((t.entries.len(), layers(&t, 14)), (entries, vec![(6, 0.5, 0), (7, 0.3, 1)]));
+
+        run(apply(&mut t, Command::Pad(PadChoice::Key("Q".into())), 15, &mut shelf, &mut rng)).unwrap();
+        assert_eq!(t.oneshots.last().map(|o| (o.start_part, o.gain)), Some((15, 0.4)));
+        let no_pad = run(apply(&mut t, Command::Pad(PadChoice::Index(2)), 15, &mut shelf, &mut rng));
+        assert!(matches!(no_pad, Err(Error::Invalid(m)) if m.starts_with("index:")));
+
+        run(apply(&mut t, Command::Scene(SceneId(2)), 20, &mut shelf, &mut rng)).unwrap();
+        // The folder's first track is missing: its second plays, crossfading over 4 s.
+        assert_eq!(playing(&t, 20), Some((TrackId(5), 0)));
+        assert_eq!(t.entries.last().map(|e| (e.start_part, e.fade_ms)), Some((20, 4000)));
+        // Track 7 keeps its layer and glides to its new gain; 6 fades out; 4 fades in.
+        assert_eq!(layers(&t, 20), [(7, 0.8, 1), (4, 1.0, 2)]);
+        assert!(t.layers.iter().any(|l| l.track.id == TrackId(6) && l.stop.is_some_and(|s| s.at_part == 20)));
+        let skipped = &t.scene.as_ref().unwrap().skipped;
+        assert_eq!(skipped.len(), 2, "{skipped:?}");
+        assert!(skipped[0].contains("track 8") && skipped[1].contains("track 99"), "{skipped:?}");
+        let deleted = run(apply(&mut t, Command::Pad(PadChoice::Index(0)), 21, &mut shelf, &mut rng));
+        assert!(matches!(deleted, Err(Error::Invalid(_))), "scene 2 has no pads");
+        shelf.scenes.remove(&SceneId(2));
+        let deleted = run(apply(&mut t, Command::Pad(PadChoice::Index(0)), 21, &mut shelf, &mut rng));
+        assert!(matches!(deleted, Err(Error::Conflict(m)) if m.contains("deleted")));
+        let unknown = run(apply(&mut t, Command::Scene(SceneId(2)), 22, &mut shelf, &mut rng));
+        assert!(matches!(unknown, Err(Error::NotFound("scene"))));
     }
 
     #[test]

@@ -12,12 +12,12 @@ use serde_json::{Map, Value};
 use super::ambience::{DEFAULT_DUCK_DB, DEFAULT_LAYER_FADE_MS, DUCK_RAMP_MS, MAX_LAYER_FADE_MS};
 use super::timeline::{Repeat, MAX_CROSSFADE_MS, TARGET_LUFS};
 use super::Error;
-use crate::ids::{FolderId, TrackId};
+use crate::ids::{FolderId, SceneId, TrackId};
 
 /// Every command name, as sent.
 pub const COMMAND_NAMES: &[&str] = &[
     "play", "pause", "resume", "seek", "stop", "next", "previous", "queue", "repeat", "shuffle", "volume", "delay",
-    "settings", "layer", "oneshot", "duck",
+    "settings", "layer", "oneshot", "duck", "scene", "pad",
 ];
 
 /// The playback delay the GM may pin, ms.
@@ -52,6 +52,19 @@ pub enum Command {
     },
     /// Lower music and ambience by this many dB (−60..=0), or release (`None`).
     Duck(Option<f64>),
+    /// Switch to a scene: its music, its layers and its pads, all from one part.
+    Scene(SceneId),
+    /// Fire a pad of the scene playing.
+    Pad(PadChoice),
+}
+
+/// Which pad of the scene playing.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PadChoice {
+    /// Its position among the scene's pads, from 0.
+    Index(usize),
+    /// The key it is on (`1`, `q`, …).
+    Key(String),
 }
 
 /// A change to the ambience layers; fades are in ms (0..=30 000).
@@ -144,6 +157,19 @@ struct OneShotBody {
     track_id: Option<TrackId>,
     folder_id: Option<FolderId>,
     gain: Option<f64>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct SceneBody {
+    scene_id: SceneId,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PadBody {
+    index: Option<usize>,
+    key: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -292,6 +318,12 @@ pub fn command_from_fields(name: &str, mut fields: Map<String, Value>) -> Result
             }
             Command::Duck(on.then_some(db))
         }
+        "scene" => Command::Scene(fields_as::<SceneBody>(fields)?.scene_id),
+        "pad" => match fields_as::<PadBody>(fields)? {
+            PadBody { index: Some(i), key: None } => Command::Pad(PadChoice::Index(i)),
+            PadBody { index: None, key: Some(k) } => Command::Pad(PadChoice::Key(k.chars().take(8).collect())),
+            _ => return Err(Error::Invalid("index or key: give exactly one".into())),
+        },
         "queue" => {
             let action = match fields.remove("action") {
                 Some(Value::String(a)) => a,
@@ -454,6 +486,9 @@ mod tests {
         );
         assert_eq!(parse_command("duck", br#"{"on": true}"#).unwrap(), Command::Duck(Some(DEFAULT_DUCK_DB)));
         assert_eq!(parse_command("duck", br#"{"on": false, "db": -6}"#).unwrap(), Command::Duck(None));
+        assert_eq!(parse_command("scene", br#"{"sceneId": 4}"#).unwrap(), Command::Scene(SceneId(4)));
+        assert_eq!(parse_command("pad", br#"{"index": 0}"#).unwrap(), Command::Pad(PadChoice::Index(0)));
+        assert_eq!(parse_command("pad", br#"{"key": "q"}"#).unwrap(), Command::Pad(PadChoice::Key("q".into())));
     }
 
     #[test]
@@ -493,5 +528,9 @@ mod tests {
         assert!(invalid("oneshot", "{}").starts_with("trackId or folderId"));
         assert!(invalid("duck", r#"{"on": true, "db": 3}"#).starts_with("db:"));
         assert!(invalid("pause", "{").starts_with("malformed JSON"));
+        assert!(invalid("scene", "{}").contains("`sceneId`"));
+        assert!(invalid("scene", r#"{"sceneId": "tavern"}"#).starts_with("sceneId:"));
+        assert!(invalid("pad", r#"{"index": 1, "key": "1"}"#).starts_with("index or key"));
+        assert!(invalid("pad", r#"{"index": -1}"#).starts_with("index:"));
     }
 }

@@ -17,11 +17,11 @@ pub mod timeline;
 
 use serde::Serialize;
 
-use crate::ids::TrackId;
+use crate::ids::{FolderId, TrackId};
 pub use actor::{RoomHandle, RoomOptions};
-pub use command::{parse_command, Command, Play, QueueAction};
+pub use command::{parse_command, Command, PadChoice, Play, QueueAction};
 pub use error::Error;
-pub use timeline::{Repeat, Timeline};
+pub use timeline::{ActiveScene, Repeat, Timeline};
 
 /// The track heard from `effectiveAt`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -93,6 +93,10 @@ pub struct SessionState {
     pub layers: Vec<LayerItem>,
     /// How far music and ambience are ducked, dB; `None` when they are not.
     pub duck_db: Option<f64>,
+    /// The folder the queue was made from, while it still is.
+    pub queue_folder_id: Option<FolderId>,
+    /// The scene the GM switched to last, with what of it could not be played.
+    pub scene: Option<ActiveScene>,
     /// How far behind the wall clock listeners play, ms: D, the same for every listener.
     pub playback_delay_ms: u64,
     /// How D is chosen: its target, whether the GM pinned it, which listener set it.

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::ambience::{DuckStep, Layer, OneShot};
 use super::apply::ENVELOPE_MS;
-use crate::ids::TrackId;
+use crate::ids::{FolderId, SceneId, TrackId};
 
 /// Milliseconds per part on the grid.
 pub const PART_MS: u64 = segmenter::PART_MS;
@@ -216,6 +216,22 @@ pub struct Timeline {
     /// Where ducking started or ended, oldest first.
     #[serde(default)]
     pub duck_steps: Vec<DuckStep>,
+    /// The folder the queue was made from, while it still is.
+    #[serde(default)]
+    pub queue_folder: Option<FolderId>,
+    /// The scene the GM switched to last.
+    #[serde(default)]
+    pub scene: Option<ActiveScene>,
+}
+
+/// The scene the room plays, as it was when the GM switched to it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ActiveScene {
+    pub id: SceneId,
+    pub name: String,
+    /// What could not be played (a missing track, an unknown folder), one line each.
+    pub skipped: Vec<String>,
 }
 
 /// An automatic queue advance decided before it is heard.
@@ -250,6 +266,8 @@ impl Default for Timeline {
             next_layer_id: 0,
             oneshots: Vec::new(),
             duck_steps: Vec::new(),
+            queue_folder: None,
+            scene: None,
         }
     }
 }
