@@ -115,5 +115,13 @@ export function createApi({ fetch = (...a) => globalThis.fetch(...a), base = "",
      * @param {object} [body]
      */
     command: (name, body = {}) => post(`/api/session/${id(name)}`, body),
+    scenes: () => request("GET", "/api/scenes"),
+    createScene: (spec) => post("/api/scenes", spec),
+    updateScene: (sceneId, spec) => request("PUT", `/api/scenes/${id(sceneId)}`, spec),
+    deleteScene: (sceneId) => request("DELETE", `/api/scenes/${id(sceneId)}`),
+    orderScenes: (sceneIds) => request("PUT", "/api/scenes/order", { sceneIds }),
+    sceneFromStage: (name) => post("/api/scenes/from-stage", { name }),
+    exportScenes: () => request("GET", "/api/scenes/export"),
+    importScenes: (file) => post("/api/scenes/import", file),
   };
 }

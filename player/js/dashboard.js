@@ -14,6 +14,8 @@ import { createTrackList } from "./gm/tracks.js";
 import { createTransport } from "./gm/transport.js";
 import { createQueue } from "./gm/queue.js";
 import { createStatus } from "./gm/status.js";
+import { createScenes } from "./gm/scenes.js";
+import { createStage } from "./gm/stage.js";
 
 const KEY_STORAGE = "bardcast.gmKey";
 /** How long a toast stays up (ms). */
@@ -43,6 +45,7 @@ const ui = {
   keyChange: $("#key-change"),
   app: $("#app"),
   toast: $("#toast"),
+  help: /** @type {HTMLDialogElement} */ ($("#help")),
 };
 
 const fromUrl = extractKey(location.href);
@@ -116,6 +119,10 @@ const folders = createFolderTree(ctx, $("#folders"));
 const tracks = createTrackList(ctx, $("#tracks"), folders);
 const transport = createTransport(ctx, $("#transport"));
 createQueue(ctx, $("#queue"));
+const scenes = createScenes(ctx, $("#scenes"));
+const stage = createStage(ctx, $("#stage"), scenes);
+ctx.on("add-layers", (ids) => stage.addLayers(ids));
+ctx.on("add-pads", (ids) => stage.addPads(ids));
 const status = createStatus(ctx, { listeners: $("#listeners"), library: $("#library") });
 ctx.on("library-changed", () => {
   folders.load();
@@ -163,7 +170,7 @@ window.addEventListener("online", () => control?.retryNow());
 async function refreshAll() {
   const state = await ctx.run(() => ctx.api.session());
   if (state) setState(state);
-  await Promise.all([folders.load(), tracks.load(), status.refresh()]);
+  await Promise.all([folders.load(), tracks.load(), status.refresh(), scenes.load()]);
 }
 
 function openDashboard() {
@@ -185,22 +192,54 @@ document.addEventListener("visibilitychange", () => {
   if (document.visibilityState === "visible") control?.resync();
 });
 
+$("#help-open").addEventListener("click", () => ui.help.showModal());
+$("#help-close").addEventListener("click", () => ui.help.close());
+
+/** Fields where keys type text, so no shortcut applies; a focused checkbox or slider still lets pad and scene keys through. */
+const TYPING = "textarea, select, [contenteditable='true'], input:not([type=checkbox]):not([type=radio]):not([type=range])";
+/** Keys that act on a focused control (a button, a row, a slider) rather than on the room. */
+const CONTROL_KEYS = new Set([" ", "Enter", "ArrowLeft", "ArrowRight", "ArrowUp", "ArrowDown", "Home", "End"]);
+
 document.addEventListener("keydown", (e) => {
   const target = /** @type {HTMLElement} */ (e.target);
   if (e.ctrlKey || e.metaKey || e.altKey || ui.app.hidden || document.querySelector("dialog[open]")) return;
-  if (target.closest("input, textarea, select, [contenteditable='true']")) return;
+  if (target.closest(TYPING)) return;
+  if (CONTROL_KEYS.has(e.key) && target.closest("button, a[href], input, [tabindex], [role]")) return;
+  const scene = /^F([1-9]|1[0-2])$/.exec(e.key);
+  const shifted = e.shiftKey && /^Digit[1-9]$/.test(e.code) ? Number(e.code.slice(5)) : 0;
+  if (scene || shifted) {
+    if (scenes.switchAt((scene ? Number(scene[1]) : shifted) - 1)) e.preventDefault();
+    return;
+  }
+  const key = e.key.length === 1 ? e.key.toLowerCase() : e.key;
+  if (key === "d") {
+    e.preventDefault();
+    if (!e.repeat) stage.duckDown();
+    return;
+  }
   const actions = {
     " ": () => transport.togglePause(),
     n: () => ctx.command("next"),
     p: () => ctx.command("previous"),
     "/": () => tracks.focusSearch(),
+    "?": () => ui.help.showModal(),
     ArrowLeft: () => transport.seekBy(-10),
     ArrowRight: () => transport.seekBy(10),
   };
-  const action = actions[e.key.length === 1 ? e.key.toLowerCase() : e.key];
-  if (!action) return;
-  e.preventDefault();
-  action();
+  const action = actions[key];
+  if (action) {
+    e.preventDefault();
+    action();
+    return;
+  }
+  const pad = scenes.current()?.pads?.find((p) => p.key === key);
+  if (pad && !e.repeat) {
+    e.preventDefault();
+    stage.firePad({ key });
+  }
+});
+document.addEventListener("keyup", (e) => {
+  if (e.key.toLowerCase() === "d") stage.duckUp();
 });
 
 if (getKey()) openDashboard();

@@ -35,3 +35,25 @@ export function $(selector, root = document) {
   if (!el) throw new Error(`missing element ${selector}`);
   return el;
 }
+
+/**
+ * Replaces `container`'s children and, if focus was inside it, puts focus back
+ * on the same control of the same row: rows carry `data-focus-key`, controls
+ * are matched by `data-testid` (else their class). Lists re-render on every
+ * state, and a keyboard user must not lose their place each time.
+ * @param {Element} container
+ * @param {Node[]} children
+ */
+export function replaceKeepingFocus(container, children) {
+  const active = document.activeElement;
+  const row = active instanceof HTMLElement && container.contains(active) ? active.closest("[data-focus-key]") : null;
+  const rowKey = row && container.contains(row) ? row.getAttribute("data-focus-key") : null;
+  const part = active instanceof HTMLElement ? active.getAttribute("data-testid") ?? active.className : "";
+  container.replaceChildren(...children);
+  if (rowKey === null || document.activeElement === active) return;
+  const newRow = container.querySelector(`[data-focus-key="${CSS.escape(rowKey)}"]`);
+  if (!newRow) return;
+  const same = (el) => (el.getAttribute("data-testid") ?? el.className) === part;
+  const target = same(newRow) ? newRow : [...newRow.querySelectorAll("*")].find(same);
+  if (target instanceof HTMLElement) target.focus({ preventScroll: true });
+}

@@ -36,6 +36,7 @@ const ui = {
   title: $("#title"),
   artist: $("#artist"),
   playStatus: $("#play-status"),
+  ambience: $("#ambience"),
   join: /** @type {HTMLButtonElement} */ ($("#join")),
   volume: /** @type {HTMLInputElement} */ ($("#volume")),
   sync: $("#sync"),
@@ -243,6 +244,9 @@ function showState(state) {
   ui.title.textContent = np ? np.title || "Untitled" : "Nothing playing";
   ui.artist.textContent = np ? [np.artist, np.album].filter(Boolean).join(" — ") : "";
   ui.playStatus.textContent = state.error ? state.error : !np || state.stopped ? "Silence" : state.paused ? "Paused" : "";
+  const layers = (state.layers ?? []).map((l) => l.title || "Untitled");
+  ui.ambience.hidden = layers.length === 0;
+  ui.ambience.textContent = layers.length ? `Ambience: ${layers.join(" · ")}` : "";
   const trackId = np?.trackId ?? null;
   if (trackId !== lastTrackId) {
     lastTrackId = trackId;

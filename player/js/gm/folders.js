@@ -3,7 +3,7 @@
  * move (drag a folder onto another, or "Move to…"), delete, play, pre-segment;
  * tracks dragged from the list onto a folder are added to it.
  */
-import { h } from "../dom.js";
+import { h, replaceKeepingFocus } from "../dom.js";
 import { findFolder, flatten, folderPath, moveTargets, sortFolders } from "../tree.js";
 import { askText, choose, confirmAction, openMenu } from "./popup.js";
 
@@ -21,7 +21,7 @@ export function createFolderTree(ctx, panel) {
   /** Selected folder id; null = all tracks. */
   let current = null;
   const expanded = new Set(JSON.parse(localStorage.getItem("bardcast.expanded") ?? "[]"));
-  const list = h("ul", { class: "tree tree-root", "data-testid": "folder-tree", role: "tree" });
+  const list = h("ul", { class: "tree tree-root", "data-testid": "folder-tree", "aria-label": "Folders" });
   panel.append(
     h("h2", {}, "Folders", h("span", { class: "spacer" }),
       h("button", { type: "button", "data-testid": "folder-new", onClick: () => create(null), text: "+ New" })),
@@ -44,11 +44,10 @@ export function createFolderTree(ctx, panel) {
 
   function render() {
     const all = h("div", {
-      class: "folder", tabindex: 0, role: "treeitem", "data-testid": "folder-all", "aria-current": String(current === null),
-      onClick: () => select(null), onKeydown: (e) => e.key === "Enter" && select(null),
-    }, h("span", { class: "twist" }), h("span", { class: "name", text: "All tracks" }));
+      class: `folder${current === null ? " current" : ""}`, "data-testid": "folder-all", "data-focus-key": "all", onClick: () => select(null),
+    }, h("span", { class: "twist" }), h("button", { type: "button", class: "name", "aria-current": String(current === null), text: "All tracks" }));
     dropTarget(all, null);
-    list.replaceChildren(h("li", {}, all), ...renderLevel(roots, 0));
+    replaceKeepingFocus(list, [h("li", {}, all), ...renderLevel(roots, 0)]);
   }
 
   function renderLevel(folders, depth) {
@@ -56,11 +55,9 @@ export function createFolderTree(ctx, panel) {
       const hasChildren = (folder.children ?? []).length > 0;
       const open = expanded.has(folder.id);
       const row = h("div", {
-        class: "folder", tabindex: 0, role: "treeitem", draggable: "true", style: `padding-left: ${6 + depth * 18}px`,
-        "data-testid": "folder", "data-folder-id": folder.id, "aria-current": String(current === folder.id),
-        "aria-expanded": hasChildren ? String(open) : null,
+        class: `folder${current === folder.id ? " current" : ""}`, draggable: "true", style: `padding-left: ${6 + depth * 18}px`,
+        "data-testid": "folder", "data-folder-id": folder.id, "data-focus-key": folder.id,
         onClick: () => select(folder.id),
-        onKeydown: (e) => { if (e.key === "Enter") select(folder.id); },
         onDragstart: (e) => {
           e.dataTransfer.setData(FOLDER_MIME, String(folder.id));
           e.dataTransfer.effectAllowed = "move";
@@ -68,12 +65,15 @@ export function createFolderTree(ctx, panel) {
       },
       hasChildren
         ? h("button", {
-          type: "button", class: "twist", tabindex: -1, "aria-label": open ? "Collapse" : "Expand",
+          type: "button", class: "twist", "aria-expanded": String(open), "aria-label": `Subfolders of ${folder.name}`,
           onClick: (e) => { e.stopPropagation(); toggle(folder.id); },
         }, open ? "▾" : "▸")
         : h("span", { class: "twist" }),
-      h("span", { class: "name", text: folder.name }),
-      h("span", { class: "count", text: String(folder.trackCount ?? 0) }),
+      h("button", {
+        type: "button", class: "name", "aria-current": String(current === folder.id), "data-testid": "folder-name",
+        "aria-label": `${folder.name}, ${folder.trackCount ?? 0} tracks`,
+      }, folder.name),
+      h("span", { class: "count", "aria-hidden": "true", text: String(folder.trackCount ?? 0) }),
       h("button", {
         type: "button", class: "menu-btn", "aria-label": `Actions for ${folder.name}`, "data-testid": "folder-menu",
         onClick: (e) => { e.stopPropagation(); menu(e.currentTarget, folder); },

@@ -5,7 +5,7 @@
  * `queueStart + i` of `queueLength`. Positions shown, `queueIndex` and the
  * indices sent in commands are all absolute.
  */
-import { h } from "../dom.js";
+import { h, replaceKeepingFocus } from "../dom.js";
 import { formatTime } from "../format.js";
 
 /**
@@ -30,11 +30,11 @@ export function createQueue(ctx, panel) {
       list.replaceChildren(h("li", { class: "empty", "data-testid": "queue-empty", text: "Queue is empty. Add tracks with “+ Queue”." }));
       return;
     }
-    list.replaceChildren(...queue.map((item, i) => {
+    replaceKeepingFocus(list, queue.map((item, i) => {
       const index = start + i;
       const name = item.title || "Untitled";
       const li = h("li", {
-        draggable: "true", "data-testid": "queue-item", "data-index": index, "aria-current": String(index === current),
+        draggable: "true", "data-testid": "queue-item", "data-index": index, "data-focus-key": index, "aria-current": String(index === current),
         onDragstart: (e) => {
           dragFrom = index;
           e.dataTransfer.setData("text/plain", String(index));

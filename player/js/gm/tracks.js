@@ -4,7 +4,7 @@
  * reorder). Click, shift-click and ctrl/cmd-click select; selected tracks can
  * be dragged onto a folder or handled with the selection bar's buttons.
  */
-import { h } from "../dom.js";
+import { h, replaceKeepingFocus } from "../dom.js";
 import { formatTime } from "../format.js";
 import { clickSelect, emptySelection, moveItems } from "../list.js";
 import { TRACKS_MIME } from "./folders.js";
@@ -52,6 +52,8 @@ export function createTrackList(ctx, panel, folders) {
   const buttons = {
     play: h("button", { type: "button", "data-testid": "selection-play", text: "▶ Play", onClick: () => play(selectedTracks()[0]) }),
     queue: h("button", { type: "button", "data-testid": "selection-queue", text: "+ Queue", onClick: enqueue }),
+    layer: h("button", { type: "button", "data-testid": "selection-layer", text: "+ Layer", title: "Loop under the music", onClick: () => ctx.emit("add-layers", playableIds()) }),
+    pad: h("button", { type: "button", "data-testid": "selection-pad", text: "+ Pad", title: "Add to the pads of the scene playing", onClick: () => ctx.emit("add-pads", playableIds()) }),
     folder: h("button", { type: "button", "data-testid": "selection-add-folder", text: "Add to folder…", onClick: addToFolder }),
     remove: h("button", { type: "button", "data-testid": "selection-remove", text: "Remove from folder", onClick: removeFromFolder }),
     up: h("button", { type: "button", "data-testid": "selection-up", "aria-label": "Move selected up", text: "↑", onClick: () => shift(-1) }),
@@ -59,7 +61,7 @@ export function createTrackList(ctx, panel, folders) {
     all: h("button", { type: "button", "data-testid": "select-all", text: "Select page", onClick: selectPage }),
     clear: h("button", { type: "button", "data-testid": "selection-clear", text: "Clear", onClick: () => setSelection(emptySelection()) }),
   };
-  const list = h("ul", { class: "track-list", "data-testid": "track-list", "aria-multiselectable": "true", role: "listbox" });
+  const list = h("ul", { class: "track-list", "data-testid": "track-list", "aria-label": "Tracks" });
   const pageInfo = h("span", { class: "muted", "data-testid": "page-info" });
   const prev = h("button", { type: "button", "data-testid": "page-prev", text: "‹ Prev", onClick: () => goPage(view.page - 1) });
   const next = h("button", { type: "button", "data-testid": "page-next", text: "Next ›", onClick: () => goPage(view.page + 1) });
@@ -146,7 +148,7 @@ export function createTrackList(ctx, panel, folders) {
     title.textContent = view.search ? `${where}: “${view.search}”` : where;
     sort.hidden = reorderable();
     const ids = view.rows.map((t) => t.id);
-    list.replaceChildren(...(view.rows.length
+    replaceKeepingFocus(list, (view.rows.length
       ? view.rows.map((track, index) => row(track, index, ids))
       : [h("li", { class: "empty", "data-testid": "tracks-empty", text: view.search ? "No tracks match." : "No tracks here yet." })]));
     const first = view.total === 0 ? 0 : (view.page - 1) * PAGE_SIZE + 1;
@@ -157,16 +159,26 @@ export function createTrackList(ctx, panel, folders) {
   }
 
   function row(track, index, ids) {
+    const name = track.title || track.filename || `#${track.id}`;
     const li = h("li", {
-      class: `track${track.missing ? " missing" : ""}`, role: "option", tabindex: 0, draggable: "true",
-      "data-testid": "track-row", "data-track-id": track.id, "aria-selected": "false",
+      class: `track${track.missing ? " missing" : ""}`, draggable: "true",
+      "data-testid": "track-row", "data-track-id": track.id, "data-focus-key": track.id, "data-selected": "false",
       title: track.filepath ?? "",
-      onClick: (e) => setSelection(clickSelect(view.selection, ids, index, { shift: e.shiftKey, toggle: e.ctrlKey || e.metaKey })),
+      onClick: (e) => {
+        if (/** @type {HTMLElement} */ (e.target).closest("button, input")) return;
+        setSelection(clickSelect(view.selection, ids, index, { shift: e.shiftKey, toggle: e.ctrlKey || e.metaKey }));
+      },
       onDblclick: () => play(track),
+      // Arrow keys move between rows, to the same control of the next or previous row.
       onKeydown: (e) => {
-        if (e.key === "Enter") play(track);
-        if (e.key === "ArrowDown") li.nextElementSibling?.focus();
-        if (e.key === "ArrowUp") li.previousElementSibling?.focus();
+        const step = { ArrowDown: "nextElementSibling", ArrowUp: "previousElementSibling" }[e.key];
+        if (!step) return;
+        const part = /** @type {HTMLElement} */ (e.target).getAttribute("data-testid");
+        const other = li[step]?.querySelector(`[data-testid="${part}"]`);
+        if (other instanceof HTMLElement) {
+          e.preventDefault();
+          other.focus();
+        }
       },
       onDragstart: (e) => {
         if (!view.selection.selected.has(track.id)) setSelection(clickSelect(emptySelection(), ids, index));
@@ -178,11 +190,18 @@ export function createTrackList(ctx, panel, folders) {
       },
       onDragend: () => { view.dragging = null; },
     },
+    h("input", {
+      type: "checkbox", class: "pick", "data-testid": "track-select", "aria-label": `Select ${name}`,
+      onClick: (e) => {
+        e.stopPropagation();
+        setSelection(clickSelect(view.selection, ids, index, { shift: e.shiftKey, toggle: true }));
+      },
+    }),
     h("button", {
-      type: "button", class: "play", "data-testid": "track-play", "aria-label": `Play ${track.title || track.filename}`, disabled: track.missing,
+      type: "button", class: "play", "data-testid": "track-play", "aria-label": `Play ${name}`, disabled: track.missing,
       onClick: (e) => { e.stopPropagation(); play(track); },
     }, "▶"),
-    h("div", { class: "t" }, track.title || track.filename || `#${track.id}`,
+    h("div", { class: "t" }, name,
       track.missing ? h("span", { class: "tag", "data-testid": "track-missing", text: "missing" }) : null),
     h("div", { class: "a", text: [track.artist, track.album].filter(Boolean).join(" — ") }),
     h("div", { class: "d", text: formatTime(track.duration) }));
@@ -241,11 +260,14 @@ export function createTrackList(ctx, panel, folders) {
 
   function renderSelection() {
     view.rows.forEach((track, i) => {
-      list.children[i]?.setAttribute("aria-selected", String(view.selection.selected.has(track.id)));
+      const selected = view.selection.selected.has(track.id);
+      list.children[i]?.setAttribute("data-selected", String(selected));
+      const pick = list.children[i]?.querySelector("input.pick");
+      if (pick instanceof HTMLInputElement) pick.checked = selected;
     });
     const n = view.selection.selected.size;
     count.textContent = n ? `${n} selected` : "None selected";
-    for (const key of ["play", "queue", "folder", "clear"]) buttons[key].disabled = n === 0;
+    for (const key of ["play", "queue", "layer", "pad", "folder", "clear"]) buttons[key].disabled = n === 0;
     buttons.remove.hidden = buttons.up.hidden = buttons.down.hidden = view.folderId === null;
     buttons.remove.disabled = n === 0;
     buttons.up.disabled = buttons.down.disabled = n === 0 || !reorderable();
@@ -264,6 +286,11 @@ export function createTrackList(ctx, panel, folders) {
   function play(track) {
     if (!track || track.missing) return;
     ctx.command("play", { trackId: track.id });
+  }
+
+  /** Ids of the selected tracks whose files are there. */
+  function playableIds() {
+    return selectedTracks().filter((t) => !t.missing).map((t) => t.id);
   }
 
   function enqueue() {

@@ -30,7 +30,7 @@ export function createTransport(ctx, panel) {
   const stop = btn("stop", "Stop", "stop", () => ctx.command("stop"));
   const next = btn("next", "Next (n)", "next", () => ctx.command("next"));
   const repeatText = h("span", { text: REPEAT_LABEL.off });
-  const repeat = btn("repeat", "Repeat mode (off, all, one)", "repeat", () => ctx.command("repeat", { mode: REPEAT_NEXT[ctx.state?.repeat ?? "off"] }));
+  const repeat = btn("repeat", "Repeat Off", "repeat", () => ctx.command("repeat", { mode: REPEAT_NEXT[ctx.state?.repeat ?? "off"] }));
   repeat.append(repeatText);
   const shuffle = btn("shuffle", "Shuffle", "shuffle", () => ctx.command("shuffle", { on: !ctx.state?.shuffle }));
   const volume = h("input", { type: "range", min: 0, max: 1, step: 0.01, value: 1, "aria-label": "Master volume", "data-testid": "master-volume" });
@@ -92,6 +92,8 @@ export function createTransport(ctx, panel) {
     playPause.setAttribute("aria-label", paused ? "Resume (space)" : "Pause (space)");
     playPause.disabled = stop.disabled = !np;
     repeatText.textContent = REPEAT_LABEL[s?.repeat ?? "off"];
+    repeat.setAttribute("aria-label", `Repeat ${repeatText.textContent}`);
+    repeat.title = `Repeat: ${repeatText.textContent} (click for ${REPEAT_LABEL[REPEAT_NEXT[s?.repeat ?? "off"]].toLowerCase()})`;
     repeat.setAttribute("aria-pressed", String((s?.repeat ?? "off") !== "off"));
     shuffle.setAttribute("aria-pressed", String(Boolean(s?.shuffle)));
     if (document.activeElement !== volume) volume.value = String(s?.volume ?? 1);
