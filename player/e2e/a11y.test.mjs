@@ -1,5 +1,5 @@
 // End to end: axe-core (pinned in package.json) checks the listener page and the GM
-// dashboard, with a scene playing (layers, pads) and the help open, at desktop and phone
+// dashboard, with a scene playing (layers, pads) and the help open, at desktop, tablet and phone
 // width. No serious or critical violation may remain. Then a keyboard user: Space and arrows
 // on a focused control act on it (not on the room), rows, folders and scenes are reached and
 // used by key, and focus survives the lists re-rendering on every state.
@@ -43,7 +43,7 @@ async function violations(page) {
     .map((v) => `${v.impact} ${v.id}: ${v.help} — ${v.nodes.slice(0, 3).map((n) => n.target.join(" ")).join(", ")}`);
 }
 
-for (const viewport of [{ width: 1280, height: 900 }, { width: 390, height: 844 }]) {
+for (const viewport of [{ width: 1280, height: 900 }, { width: 820, height: 1180 }, { width: 390, height: 844 }]) {
   test(`no serious or critical axe violations on / and /gm at ${viewport.width} px`, { timeout: 60_000 }, async () => {
     const context = await browser.newContext({ viewport });
     const listener = await context.newPage();
