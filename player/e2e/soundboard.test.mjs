@@ -142,6 +142,7 @@ test("the GM builds two scenes, switches, fires a pad and ducks; listeners stay 
   await gm.getByTestId("selection-pad").click();
   await until(async () => (await gm.getByTestId("pad").count()) === 4, 5000, "four pads");
   assert.deepEqual(await gm.getByTestId("pad").locator("kbd").allTextContents(), ["1", "2", "3", "4"], "pads get keys 1-4");
+  await gm.evaluate(() => window.scrollTo(0, 0));
   await gm.screenshot({ path: join(SHOTS, "dashboard.png") });
 
   // Scene 2: fire goes, rain is dragged onto the layers, the battle folder plays, saved as a scene.
@@ -207,6 +208,7 @@ test("the GM builds two scenes, switches, fires a pad and ducks; listeners stay 
   await gm.keyboard.press("d");
   const ducked = await reply;
   assert.ok(ducked.duckDb < 0, "D ducks");
+  await gm.evaluate(() => window.scrollTo(0, 0));
   await gm.screenshot({ path: join(SHOTS, "stage.png") });
   await sleep(1500);
   reply = sent("duck");
