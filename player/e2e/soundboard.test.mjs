@@ -1,6 +1,7 @@
 // End to end, the GM's soundboard as a GM uses it: on a library of synthetic tones the GM
-// builds two scenes in the dashboard (a music folder, two ambience layers, four pads),
-// switches between them by click and by F-key, fires a pad by its key and ducks with D,
+// builds two scenes in the dashboard (a music folder, two ambience layers, four pads, one
+// moved to another key), switches between them by click and by F-key, fires a pad by its
+// key and ducks with D,
 // while three listener pages stay within 50 ms of Date.now() − D and show the layers.
 // Then the parts the server published over that time are decoded with ffmpeg and each
 // scene's tones, the pad's and the duck are measured where their commands took effect.
@@ -142,6 +143,12 @@ test("the GM builds two scenes, switches, fires a pad and ducks; listeners stay 
   await gm.getByTestId("selection-pad").click();
   await until(async () => (await gm.getByTestId("pad").count()) === 4, 5000, "four pads");
   assert.deepEqual(await gm.getByTestId("pad").locator("kbd").allTextContents(), ["1", "2", "3", "4"], "pads get keys 1-4");
+  // The GM puts the thunder on T instead, from the pad's menu.
+  await gm.getByTestId("pad-menu").nth(3).click();
+  await gm.getByTestId("pad-key").click();
+  await gm.getByTestId("dialog-input").fill("t");
+  await gm.getByTestId("dialog-ok").click();
+  await until(async () => (await gm.getByTestId("pad").nth(3).locator("kbd").textContent()) === "T", 5000, "the thunder on T");
   await gm.evaluate(() => window.scrollTo(0, 0));
   await gm.screenshot({ path: join(SHOTS, "dashboard.png") });
 
@@ -167,7 +174,7 @@ test("the GM builds two scenes, switches, fires a pad and ducks; listeners stay 
   for (const scene of saved) {
     assert.ok(scene.music?.folderId, `${scene.name} plays a folder`);
     assert.equal(scene.layers.length, 2, `${scene.name} has two layers`);
-    assert.deepEqual(scene.pads.map((p) => p.key), ["1", "2", "3", "4"], `${scene.name} has four keyed pads`);
+    assert.deepEqual(scene.pads.map((p) => p.key), ["1", "2", "3", "t"], `${scene.name} has four keyed pads`);
   }
 
   // Three listeners join and lock in.

@@ -6,6 +6,7 @@
  */
 import { h, replaceKeepingFocus } from "../dom.js";
 import { TRACKS_MIME } from "./folders.js";
+import { askText, openMenu } from "./popup.js";
 
 /** A press on Duck longer than this (ms) ducks only while held. */
 const HOLD_MS = 400;
@@ -142,8 +143,8 @@ export function createStage(ctx, panel, scenes) {
       const folder = scene.folders?.find((f) => f.id === pad.folderId);
       const missing = Boolean(track?.missing || folder?.missing);
       const label = pad.label || track?.title || folder?.name || "Pad";
-      return h("button", {
-        type: "button", class: "pad", "data-testid": "pad", "data-index": index, "data-focus-key": index, "data-key": pad.key ?? "", disabled: missing,
+      const fire = h("button", {
+        type: "button", class: "pad", "data-testid": "pad", "data-index": index, "data-key": pad.key ?? "", disabled: missing,
         title: `${label}${pad.key ? ` (key ${pad.key.toUpperCase()})` : ""}`,
         "aria-keyshortcuts": pad.key ?? undefined,
         onClick: () => firePad({ index }),
@@ -151,7 +152,47 @@ export function createStage(ctx, panel, scenes) {
       h("span", { class: "pad-label", text: label }),
       missing ? h("span", { class: "warn small", text: "missing" }) : null,
       pad.key ? h("kbd", { text: pad.key.toUpperCase() }) : null);
+      const edit = h("button", {
+        type: "button", class: "menu-btn pad-menu", "data-testid": "pad-menu", "aria-label": `Edit pad ${label}`, text: "⋯",
+        onClick: (e) => padMenu(/** @type {HTMLElement} */ (e.currentTarget), scene.pads, index, label),
+      });
+      return h("div", { class: "pad-cell", "data-focus-key": index }, fire, edit);
     }));
+  }
+
+  /** The pad menu: label, key, level, order, removal; each saves the scene's pads. */
+  function padMenu(anchor, list, index, label) {
+    const save = (pads) => scenes.savePads(pads);
+    const replaced = (patch) => list.map((p, i) => (i === index ? { ...p, ...patch } : p));
+    const swapped = (other) => {
+      const pads = [...list];
+      [pads[index], pads[other]] = [pads[other], pads[index]];
+      return pads;
+    };
+    openMenu(anchor, [
+      {
+        label: "Rename…", testid: "pad-rename", action: async () => {
+          const name = await askText({ title: "Pad label", label: "Label", value: label, confirm: "Rename" });
+          if (name) save(replaced({ label: name }));
+        },
+      },
+      {
+        label: "Key…", testid: "pad-key", action: async () => {
+          const key = await askText({ title: `Key for ${label}`, label: "A digit or a letter (not D, N or P)", value: list[index].key ?? "", confirm: "Set" });
+          if (key) save(replaced({ key: key.toLowerCase() }));
+        },
+      },
+      {
+        label: "Level…", testid: "pad-gain", action: async () => {
+          const percent = await askText({ title: `Level of ${label}`, label: "Level, 0–100 %", value: String(Math.round((list[index].gain ?? 1) * 100)), confirm: "Set" });
+          const gain = Number(percent) / 100;
+          if (percent && Number.isFinite(gain)) save(replaced({ gain: Math.min(1, Math.max(0, gain)) }));
+        },
+      },
+      ...(index > 0 ? [{ label: "Move earlier", testid: "pad-earlier", action: () => save(swapped(index - 1)) }] : []),
+      ...(index < list.length - 1 ? [{ label: "Move later", testid: "pad-later", action: () => save(swapped(index + 1)) }] : []),
+      { label: "Remove", testid: "pad-remove", action: () => save(list.filter((_, i) => i !== index)) },
+    ]);
   }
 
   /**
