@@ -31,28 +31,28 @@ pub const EXPORT_FORMAT: &str = "bardcast-scenes";
 pub const EXPORT_VERSION: u32 = 1;
 
 /// What a scene plays, as the GM writes it and as it is stored.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SceneSpec {
-    /// 1 to [`MAX_NAME_CHARS`] characters.
+    /// 1 to 80 characters ([`MAX_NAME_CHARS`]).
     pub name: String,
-    /// The music deck; `None` leaves the music as it is when the scene starts.
+    /// The music deck; left out (null), the music plays on as it is when the scene starts.
     #[serde(default)]
     pub music: Option<SceneMusic>,
-    /// Ambience loops, at most [`MAX_LAYERS`], each track once.
+    /// Ambience loops, at most 8 ([`MAX_LAYERS`]), each track once.
     #[serde(default)]
     pub layers: Vec<SceneLayer>,
-    /// Effect pads, at most [`MAX_PADS`].
+    /// Effect pads, at most 24 ([`MAX_PADS`]).
     #[serde(default)]
     pub pads: Vec<Pad>,
-    /// Track changes crossfade over this many seconds (0..=12) once the scene starts; `None`
-    /// keeps the room's setting.
+    /// Track changes crossfade over this many seconds (0..=12) once the scene starts; left
+    /// out, the room's setting stays.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub crossfade_seconds: Option<f64>,
 }
 
 /// A scene's music: a folder (its tracks become the queue) or one track.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SceneMusic {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -66,7 +66,7 @@ pub struct SceneMusic {
 }
 
 /// An ambience loop of a scene.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SceneLayer {
     pub track_id: TrackId,
@@ -76,7 +76,7 @@ pub struct SceneLayer {
 }
 
 /// An effect pad: a track played once, or one picked at random from a folder.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Pad {
     /// What the button says; the track's or folder's name when left out.
@@ -89,7 +89,7 @@ pub struct Pad {
     /// 0..=1, linear.
     #[serde(default = "full")]
     pub gain: f64,
-    /// The keyboard key that fires it: one of [`PAD_KEYS`].
+    /// The keyboard key that fires it: a digit or a letter other than d, n and p ([`PAD_KEYS`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key: Option<String>,
 }
@@ -99,7 +99,7 @@ fn full() -> f64 {
 }
 
 /// A saved scene with the tracks and folders it refers to, as the API shows it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Scene {
     pub id: SceneId,
@@ -114,7 +114,7 @@ pub struct Scene {
 }
 
 /// A track a scene refers to.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TrackRefInfo {
     pub id: TrackId,
@@ -130,7 +130,7 @@ pub struct TrackRefInfo {
 }
 
 /// A folder a scene refers to.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct FolderRefInfo {
     pub id: FolderId,
@@ -142,12 +142,12 @@ pub struct FolderRefInfo {
 }
 
 /// A file of scenes to share: `GET /api/scenes/export`, `POST /api/scenes/import`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SceneExport {
-    /// Always [`EXPORT_FORMAT`].
+    /// Always `bardcast-scenes` ([`EXPORT_FORMAT`]).
     pub format: String,
-    /// [`EXPORT_VERSION`].
+    /// 1 ([`EXPORT_VERSION`]).
     pub version: u32,
     pub scenes: Vec<SceneSpec>,
     /// The tracks the scenes refer to, with their paths.

@@ -74,7 +74,7 @@ pub enum CacheError {
 }
 
 /// The cache's state for the dashboard (`GET /api/cache/status`).
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CacheStatus {
     /// `"preparing"` while background pre-segmenting has tracks pending, else `"idle"`.

@@ -14,7 +14,7 @@ use super::{disk, CacheStatus, SegmentCache, SourceKey};
 const MAX_FAILURES: usize = 100;
 
 /// A track that could not be pre-segmented.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CacheFailure {
     /// The source file.

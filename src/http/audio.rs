@@ -16,6 +16,13 @@ use super::library::ApiPath;
 use crate::ids::TrackId;
 use crate::library::Library;
 
+#[utoipa::path(get, path = "/audio/{track_id}", tag = "library",
+    params(("track_id" = TrackId, Path, description = "Track id")),
+    responses((status = 200, description = "The original file", content_type = "audio/*", body = Vec<u8>),
+        (status = 206, description = "A byte range of it (`Range`)", content_type = "audio/*", body = Vec<u8>),
+        (status = 304, description = "Not modified"),
+        (status = 404, description = "No such track, or its file is gone", body = super::error::ErrorBody),
+        (status = 416, description = "Range not satisfiable", body = super::error::ErrorBody)))]
 pub async fn serve_track(
     State(lib): State<Library>,
     ApiPath(id): ApiPath<TrackId>,

@@ -3,11 +3,11 @@
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::Router;
 use serde::Deserialize;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use super::error::{AppError, AppResult};
+use super::error::{AppError, AppResult, ErrorBody};
 use super::{ApiJson, Gm};
 use crate::cache::{CacheError, CacheStatus, SegmentCache, SourceKey};
 use crate::ids::{FolderId, TrackId};
@@ -16,12 +16,12 @@ use crate::library::model::{TrackQuery, MAX_PAGE_LIMIT};
 use crate::library::Library;
 use crate::state::AppState;
 
-pub fn routes() -> Router<AppState> {
-    Router::new().route("/api/cache/prepare", post(prepare)).route("/api/cache/status", get(status))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(prepare)).routes(routes!(status))
 }
 
 /// Body of `POST /api/cache/prepare`; an empty body means the whole library.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct PrepareRequest {
     /// Only this folder and its sub-folders.
@@ -41,6 +41,10 @@ impl From<CacheError> for AppError {
 }
 
 /// Starts pre-segmenting the library or one folder (with its sub-folders); 202 with the status.
+#[utoipa::path(post, path = "/api/cache/prepare", tag = "cache", security(("gm_key" = [])),
+    request_body(content = Option<PrepareRequest>, description = "Empty for the whole library"),
+    responses((status = 202, description = "Pre-segmenting started", body = CacheStatus), (status = 400, description = "A bad field, named", body = ErrorBody),
+        (status = 404, description = "No such folder", body = ErrorBody)))]
 async fn prepare(
     _: Gm,
     State(lib): State<Library>,
@@ -73,6 +77,8 @@ async fn prepare(
     Ok((StatusCode::ACCEPTED, ApiJson(cache.prepare(keys))))
 }
 
+#[utoipa::path(get, path = "/api/cache/status", tag = "cache",
+    responses((status = 200, description = "Pre-segmenting progress and the cache's size", body = CacheStatus)))]
 async fn status(State(cache): State<SegmentCache>) -> ApiJson<CacheStatus> {
     ApiJson(cache.status())
 }

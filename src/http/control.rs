@@ -7,6 +7,9 @@ use axum::response::Response;
 use crate::control::{self, Context};
 use crate::state::AppState;
 
+#[utoipa::path(get, path = "/ws", tag = "session",
+    responses((status = 101, description = "The control socket: JSON messages with a `type` (see the README)"),
+        (status = 400, description = "Not a WebSocket upgrade")))]
 pub async fn upgrade(State(state): State<AppState>, parts: Parts, ws: WebSocketUpgrade) -> Response {
     let peer = super::client_address(&parts);
     let ctx = Context {

@@ -75,6 +75,22 @@ impl AppError {
 }
 
 /// The cause of a 5xx answer, attached to the response for the logging middleware.
+/// The body of every error answer: `{"error": {"code": …, "message": …}}`.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+/// What went wrong.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorDetail {
+    /// `not_found`, `bad_request`, `conflict`, `unauthorized`, `forbidden`,
+    /// `payload_too_large`, `too_many_requests`, `range_not_satisfiable`, `unavailable`, `internal`.
+    pub code: &'static str,
+    /// For people; a bad field is named first, e.g. `volume: 2 is not between 0 and 1`.
+    pub message: String,
+}
+
 #[derive(Debug, Clone)]
 pub struct ErrorCause(pub String);
 
@@ -86,7 +102,7 @@ impl IntoResponse for AppError {
         } else {
             self.to_string()
         };
-        let body = Json(serde_json::json!({ "error": { "code": code, "message": message } }));
+        let body = Json(ErrorBody { error: ErrorDetail { code, message } });
         let mut resp = (status, body).into_response();
         if let AppError::RangeNotSatisfiable(size) = self {
             if let Ok(v) = format!("bytes */{size}").parse() {

@@ -8,12 +8,12 @@ use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::Router;
 use serde::Deserialize;
 use tower_http::compression::CompressionLayer;
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
+use utoipa_axum::routes;
 
-use super::error::{AppError, AppResult};
+use super::error::{AppError, AppResult, ErrorBody};
 use super::library::{ApiPath, ApiQuery};
 use crate::clock::unix_ms;
 use crate::room::playlist::{self, BlockError};
@@ -23,15 +23,15 @@ use crate::state::AppState;
 const PLAYLIST_TYPE: &str = "application/vnd.apple.mpegurl";
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
         // Playlists are text and worth gzip; media is already compressed.
-        .route("/hls/live.m3u8", get(multivariant).layer(CompressionLayer::new()))
+        .routes(routes!(multivariant).layer(CompressionLayer::new()))
         // Media playlists come gzipped from the live memo.
-        .route("/hls/{rendition}/live.m3u8", get(media_playlist))
-        .route("/hls/{rendition}/init.mp4", get(init))
-        .route("/hls/{rendition}/part/{file}", get(part))
-        .route("/hls/{rendition}/seg/{file}", get(segment))
+        .routes(routes!(media_playlist))
+        .routes(routes!(init))
+        .routes(routes!(part))
+        .routes(routes!(segment))
 }
 
 fn rendition_index(state: &AppState, name: &str) -> AppResult<usize> {
@@ -88,13 +88,16 @@ fn media(bytes: bytes::Bytes, content_type: &'static str) -> Response {
         .into_response()
 }
 
+#[utoipa::path(get, path = "/hls/live.m3u8", tag = "stream",
+    responses((status = 200, description = "The multivariant playlist: one variant per bitrate", content_type = "application/vnd.apple.mpegurl", body = String)))]
 async fn multivariant(State(state): State<AppState>) -> Response {
     let text = playlist::multivariant(state.live.cache().ladder()).to_string();
     ([(header::CONTENT_TYPE, PLAYLIST_TYPE), (header::CACHE_CONTROL, "public, max-age=60")], text).into_response()
 }
 
 /// The blocking reload directives; others (e.g. `_HLS_skip`) are ignored.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct Blocking {
     #[serde(rename = "_HLS_msn")]
     msn: Option<u64>,
@@ -126,6 +129,10 @@ fn accepts_gzip(headers: &HeaderMap) -> bool {
     )
 }
 
+#[utoipa::path(get, path = "/hls/{rendition}/live.m3u8", tag = "stream", params(("rendition" = String, Path, description = "A rendition of the ladder, e.g. `256k`"), Blocking),
+    responses((status = 200, description = "The LL-HLS media playlist; with `_HLS_msn` (and `_HLS_part`) held until that part is published", content_type = "application/vnd.apple.mpegurl", body = String),
+        (status = 400, description = "A bad blocking request", body = ErrorBody), (status = 404, description = "No such rendition", body = ErrorBody),
+        (status = 503, description = "The part asked for is too far ahead, or was not published in time", body = ErrorBody)))]
 async fn media_playlist(
     State(state): State<AppState>,
     AcceptsGzip(gzip_ok): AcceptsGzip,
@@ -163,12 +170,19 @@ async fn published_within(state: &AppState, part: u64, timeout_ms: u64) -> bool 
         .is_ok_and(|r| r.is_ok())
 }
 
+#[utoipa::path(get, path = "/hls/{rendition}/init.mp4", tag = "stream", params(("rendition" = String, Path, description = "A rendition of the ladder, e.g. `256k`")),
+    responses((status = 200, description = "The rendition's init segment", content_type = "audio/mp4", body = Vec<u8>),
+        (status = 404, description = "No such rendition", body = ErrorBody)))]
 async fn init(State(state): State<AppState>, ApiPath(rendition): ApiPath<String>) -> AppResult<Response> {
     let r = rendition_index(&state, &rendition)?;
     let bytes = state.live.cache().init_segment(r).ok_or(AppError::NotFound("rendition"))?;
     Ok(media(bytes, "audio/mp4"))
 }
 
+#[utoipa::path(get, path = "/hls/{rendition}/part/{file}", tag = "stream",
+    params(("rendition" = String, Path, description = "A rendition of the ladder, e.g. `256k`"), ("file" = String, Path, description = "`<grid part number>.m4s`")),
+    responses((status = 200, description = "One part (512 ms), immutable; the next part is held until published", content_type = "audio/mp4", body = Vec<u8>),
+        (status = 404, description = "No such rendition, or a part not published yet (`no-store`) or older than the playlist window", body = ErrorBody)))]
 async fn part(
     State(state): State<AppState>,
     ApiPath((rendition, file)): ApiPath<(String, String)>,
@@ -188,6 +202,10 @@ async fn part(
     Ok(media(bytes, "audio/mp4"))
 }
 
+#[utoipa::path(get, path = "/hls/{rendition}/seg/{file}", tag = "stream",
+    params(("rendition" = String, Path, description = "A rendition of the ladder, e.g. `256k`"), ("file" = String, Path, description = "`<media sequence number>.m4s`")),
+    responses((status = 200, description = "One segment (eight parts), immutable", content_type = "audio/mp4", body = Vec<u8>),
+        (status = 404, description = "No such rendition, or a segment not complete yet or older than the playlist window", body = ErrorBody)))]
 async fn segment(
     State(state): State<AppState>,
     ApiPath((rendition, file)): ApiPath<(String, String)>,

@@ -4,11 +4,11 @@ use axum::body::Body;
 use axum::extract::{FromRequestParts, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post, put};
-use axum::Router;
 use serde::{Deserialize, Serialize};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use super::error::{AppError, AppResult};
+use super::error::{AppError, AppResult, ErrorBody};
 use super::{ApiJson, Gm};
 use crate::ids::{FolderId, TrackId};
 use crate::library::model::{Folder, FolderPatch, Page, ScanError, Track, TrackIds, TrackQuery, MAX_PAGE_LIMIT};
@@ -25,21 +25,21 @@ pub struct ApiPath<T>(pub T);
 #[from_request(via(axum::extract::Query), rejection(AppError))]
 pub struct ApiQuery<T>(pub T);
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/tracks", get(list_tracks))
-        .route("/api/tracks/{id}", get(get_track))
-        .route("/api/tracks/{id}/metadata", get(track_metadata))
-        .route("/api/tracks/{id}/cover", get(track_cover))
-        .route("/api/tracks/{track_id}/folders/{folder_id}", post(add_membership).delete(remove_membership))
-        .route("/api/folders", get(folder_tree).post(create_folder))
-        .route("/api/folders/{id}", get(get_folder).put(update_folder).delete(delete_folder))
-        .route("/api/folders/{id}/tracks", get(folder_tracks).post(add_tracks))
-        .route("/api/folders/{id}/tracks/order", put(set_folder_order))
-        .route("/api/scan", post(start_scan))
-        .route("/api/scan/status", get(scan_status))
-        .route("/api/scan/errors", get(scan_errors))
-        .route("/api/folders/{id}/tracks/{track_id}", delete(remove_membership_by_folder))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_tracks))
+        .routes(routes!(get_track))
+        .routes(routes!(track_metadata))
+        .routes(routes!(track_cover))
+        .routes(routes!(add_membership, remove_membership))
+        .routes(routes!(folder_tree, create_folder))
+        .routes(routes!(get_folder, update_folder, delete_folder))
+        .routes(routes!(folder_tracks, add_tracks))
+        .routes(routes!(set_folder_order))
+        .routes(routes!(start_scan))
+        .routes(routes!(scan_status))
+        .routes(routes!(scan_errors))
+        .routes(routes!(remove_membership_by_folder))
 }
 
 fn check_limit(limit: u64) -> AppResult<()> {
@@ -49,6 +49,8 @@ fn check_limit(limit: u64) -> AppResult<()> {
     Ok(())
 }
 
+#[utoipa::path(get, path = "/api/tracks", tag = "library", params(TrackQuery),
+    responses((status = 200, description = "One page of tracks; `search` is full text, prefix and accent-insensitive", body = Page<Track>), (status = 400, description = "A bad parameter, named", body = ErrorBody)))]
 async fn list_tracks(State(lib): State<Library>, ApiQuery(q): ApiQuery<TrackQuery>) -> AppResult<ApiJson<Page<Track>>> {
     check_limit(q.limit)?;
     if q.page == 0 {
@@ -57,12 +59,14 @@ async fn list_tracks(State(lib): State<Library>, ApiQuery(q): ApiQuery<TrackQuer
     lib.call(move |db| db.list_tracks(&q)).await.map(ApiJson).map_err(Into::into)
 }
 
+#[utoipa::path(get, path = "/api/tracks/{id}", tag = "library", params(("id" = TrackId, Path, description = "Track id")),
+    responses((status = 200, description = "One track", body = Track), (status = 404, description = "No such track", body = ErrorBody)))]
 async fn get_track(State(lib): State<Library>, ApiPath(id): ApiPath<TrackId>) -> AppResult<ApiJson<Track>> {
     lib.call(move |db| db.track(id)).await.map(ApiJson).map_err(Into::into)
 }
 
 /// One tag of a file, as stored.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct TagEntry {
     /// The tag format's own key (e.g. `TIT2`, `TITLE`, `©nam`), or lofty's name for it.
     key: String,
@@ -71,7 +75,7 @@ struct TagEntry {
     tag: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct TrackMetadata {
     track: Track,
@@ -93,6 +97,8 @@ async fn open_track_file(lib: &Library, id: TrackId) -> AppResult<(Track, lofty:
     Ok((track, tagged, source.fingerprint))
 }
 
+#[utoipa::path(get, path = "/api/tracks/{id}/metadata", tag = "library", params(("id" = TrackId, Path, description = "Track id")),
+    responses((status = 200, description = "Every tag of the file", body = TrackMetadata), (status = 404, description = "No such track or readable file", body = ErrorBody)))]
 async fn track_metadata(
     State(lib): State<Library>,
     ApiPath(id): ApiPath<TrackId>,
@@ -113,6 +119,9 @@ async fn track_metadata(
     Ok(ApiJson(TrackMetadata { track, tags, pictures }))
 }
 
+#[utoipa::path(get, path = "/api/tracks/{id}/cover", tag = "library", params(("id" = TrackId, Path, description = "Track id")),
+    responses((status = 200, description = "The embedded cover image", content_type = "image/*", body = Vec<u8>),
+        (status = 304, description = "Not modified (`If-None-Match`)"), (status = 404, description = "No such track or cover", body = ErrorBody)))]
 async fn track_cover(
     State(lib): State<Library>,
     ApiPath(id): ApiPath<TrackId>,
@@ -133,20 +142,24 @@ async fn track_cover(
         .into_response())
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct FolderList {
     items: Vec<Folder>,
 }
 
+#[utoipa::path(get, path = "/api/folders", tag = "folders",
+    responses((status = 200, description = "The folder tree", body = FolderList)))]
 async fn folder_tree(State(lib): State<Library>) -> AppResult<ApiJson<FolderList>> {
     lib.call(|db| db.folder_tree()).await.map(|items| ApiJson(FolderList { items })).map_err(Into::into)
 }
 
+#[utoipa::path(get, path = "/api/folders/{id}", tag = "folders", params(("id" = FolderId, Path, description = "Folder id")),
+    responses((status = 200, description = "One folder with its sub-folders", body = Folder), (status = 404, description = "No such folder", body = ErrorBody)))]
 async fn get_folder(State(lib): State<Library>, ApiPath(id): ApiPath<FolderId>) -> AppResult<ApiJson<Folder>> {
     lib.call(move |db| db.folder(id)).await.map(ApiJson).map_err(Into::into)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct NewFolder {
     name: String,
@@ -162,6 +175,8 @@ fn folder_name(name: &str) -> AppResult<String> {
     Ok(name.to_owned())
 }
 
+#[utoipa::path(post, path = "/api/folders", tag = "folders", security(("gm_key" = [])), request_body = NewFolder,
+    responses((status = 201, description = "The new folder", body = Folder), (status = 400, description = "A bad parameter, named", body = ErrorBody), (status = 404, description = "No such parent folder", body = ErrorBody)))]
 async fn create_folder(
     _: Gm,
     State(lib): State<Library>,
@@ -172,6 +187,9 @@ async fn create_folder(
     Ok((StatusCode::CREATED, ApiJson(folder)))
 }
 
+#[utoipa::path(put, path = "/api/folders/{id}", tag = "folders", security(("gm_key" = [])), params(("id" = FolderId, Path, description = "Folder id")), request_body = FolderPatch,
+    responses((status = 200, description = "The folder renamed, moved or reordered", body = Folder), (status = 400, description = "A bad parameter, named", body = ErrorBody), (status = 404, description = "No such folder", body = ErrorBody),
+        (status = 409, description = "A move under its own descendant", body = ErrorBody)))]
 async fn update_folder(
     _: Gm,
     State(lib): State<Library>,
@@ -184,12 +202,15 @@ async fn update_folder(
     lib.call(move |db| db.update_folder(id, &patch)).await.map(ApiJson).map_err(Into::into)
 }
 
+#[utoipa::path(delete, path = "/api/folders/{id}", tag = "folders", security(("gm_key" = [])), params(("id" = FolderId, Path, description = "Folder id")),
+    responses((status = 204, description = "Deleted with its sub-folders; the tracks stay in the library"), (status = 404, description = "No such folder", body = ErrorBody)))]
 async fn delete_folder(_: Gm, State(lib): State<Library>, ApiPath(id): ApiPath<FolderId>) -> AppResult<StatusCode> {
     lib.call(move |db| db.delete_folder(id)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct PageQuery {
     #[serde(default = "one")]
@@ -206,6 +227,8 @@ fn hundred() -> u64 {
     crate::library::model::DEFAULT_PAGE_LIMIT
 }
 
+#[utoipa::path(get, path = "/api/folders/{id}/tracks", tag = "folders", params(("id" = FolderId, Path, description = "Folder id"), PageQuery),
+    responses((status = 200, description = "The folder's tracks in its order", body = Page<Track>), (status = 400, description = "A bad parameter, named", body = ErrorBody), (status = 404, description = "No such folder", body = ErrorBody)))]
 async fn folder_tracks(
     State(lib): State<Library>,
     ApiPath(id): ApiPath<FolderId>,
@@ -222,6 +245,8 @@ async fn folder_tracks(
     .map_err(Into::into)
 }
 
+#[utoipa::path(post, path = "/api/folders/{id}/tracks", tag = "folders", security(("gm_key" = [])), params(("id" = FolderId, Path, description = "Folder id")), request_body = TrackIds,
+    responses((status = 200, description = "Tracks added (at `position`, else at the end)", body = Folder), (status = 400, description = "A bad parameter, named", body = ErrorBody), (status = 404, description = "No such folder or track", body = ErrorBody)))]
 async fn add_tracks(
     _: Gm,
     State(lib): State<Library>,
@@ -240,6 +265,9 @@ async fn add_tracks(
     .map_err(Into::into)
 }
 
+#[utoipa::path(post, path = "/api/tracks/{track_id}/folders/{folder_id}", tag = "folders", security(("gm_key" = [])),
+    params(("track_id" = TrackId, Path, description = "Track id"), ("folder_id" = FolderId, Path, description = "Folder id")),
+    responses((status = 201, description = "The track is in the folder", body = Folder), (status = 404, description = "No such folder or track", body = ErrorBody)))]
 async fn add_membership(
     _: Gm,
     State(lib): State<Library>,
@@ -254,6 +282,9 @@ async fn add_membership(
     Ok((StatusCode::CREATED, ApiJson(folder)))
 }
 
+#[utoipa::path(delete, path = "/api/tracks/{track_id}/folders/{folder_id}", tag = "folders", security(("gm_key" = [])),
+    params(("track_id" = TrackId, Path, description = "Track id"), ("folder_id" = FolderId, Path, description = "Folder id")),
+    responses((status = 204, description = "The track left the folder"), (status = 404, description = "No such membership", body = ErrorBody)))]
 async fn remove_membership(
     _: Gm,
     State(lib): State<Library>,
@@ -263,6 +294,9 @@ async fn remove_membership(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(delete, path = "/api/folders/{id}/tracks/{track_id}", tag = "folders", security(("gm_key" = [])),
+    params(("id" = FolderId, Path, description = "Folder id"), ("track_id" = TrackId, Path, description = "Track id")),
+    responses((status = 204, description = "The track left the folder"), (status = 404, description = "No such membership", body = ErrorBody)))]
 async fn remove_membership_by_folder(
     gm: Gm,
     state: State<Library>,
@@ -271,12 +305,14 @@ async fn remove_membership_by_folder(
     remove_membership(gm, state, ApiPath((track, folder))).await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct FolderOrder {
     track_ids: Vec<TrackId>,
 }
 
+#[utoipa::path(put, path = "/api/folders/{id}/tracks/order", tag = "folders", security(("gm_key" = [])), params(("id" = FolderId, Path, description = "Folder id")), request_body = FolderOrder,
+    responses((status = 200, description = "The folder in the new order", body = Folder), (status = 400, description = "A bad parameter, named", body = ErrorBody), (status = 404, description = "No such folder", body = ErrorBody)))]
 async fn set_folder_order(
     _: Gm,
     State(lib): State<Library>,
@@ -292,22 +328,29 @@ async fn set_folder_order(
     .map_err(Into::into)
 }
 
+#[utoipa::path(post, path = "/api/scan", tag = "library", security(("gm_key" = [])),
+    responses((status = 202, description = "A scan of the music folder started", body = ScanStatus),
+        (status = 409, description = "A scan is running", body = ErrorBody)))]
 async fn start_scan(_: Gm, State(lib): State<Library>) -> AppResult<(StatusCode, ApiJson<ScanStatus>)> {
     lib.start_scan()?;
     let status = lib.scan_status().borrow().clone();
     Ok((StatusCode::ACCEPTED, ApiJson(status)))
 }
 
+#[utoipa::path(get, path = "/api/scan/status", tag = "library",
+    responses((status = 200, description = "Progress of the current or last scan", body = ScanStatus)))]
 async fn scan_status(State(lib): State<Library>) -> ApiJson<ScanStatus> {
     ApiJson(lib.scan_status().borrow().clone())
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct ScanErrors {
     items: Vec<ScanError>,
     total: usize,
 }
 
+#[utoipa::path(get, path = "/api/scan/errors", tag = "library",
+    responses((status = 200, description = "Files the last scan could not read", body = ScanErrors)))]
 async fn scan_errors(State(lib): State<Library>) -> AppResult<ApiJson<ScanErrors>> {
     let items = lib.call(|db| Ok(db.scan_errors()?)).await?;
     Ok(ApiJson(ScanErrors { total: items.len(), items }))

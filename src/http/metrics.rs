@@ -8,7 +8,8 @@ use axum::response::{IntoResponse, Response};
 use crate::metrics::header;
 use crate::state::AppState;
 
-/// `GET /metrics`.
+#[utoipa::path(get, path = "/metrics", tag = "system",
+    responses((status = 200, description = "Prometheus metrics", content_type = "text/plain; version=0.0.4", body = String)))]
 pub async fn render(State(state): State<AppState>) -> Response {
     let mut out = String::new();
     header(&mut out, "bardcast_build_info", "gauge", "Version of the running server.");

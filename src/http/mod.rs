@@ -11,6 +11,7 @@ mod error;
 mod hls;
 mod library;
 mod metrics;
+mod openapi;
 mod scenes;
 mod session;
 
@@ -19,13 +20,16 @@ use axum::http::request::Parts;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, get};
-use axum::{Json, Router};
+use axum::routing::any;
+use axum::{Extension, Json, Router};
 use serde::Serialize;
 use tower_http::cors::CorsLayer;
 use tower_http::services::{ServeDir, ServeFile};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tracing::Instrument;
+use utoipa::OpenApi as _;
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
+use utoipa_axum::routes;
 
 use crate::clock::Clock;
 use crate::gm_key::{GmKey, Refusal};
@@ -37,32 +41,38 @@ pub use error::{AppError, AppResult};
 /// Largest accepted request body in bytes.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
-/// The whole application as one router.
+/// The whole application as one router; its API is described by `GET /api/openapi.json`.
 pub fn router(state: AppState) -> Router {
     let player = state.player_dir.0.clone();
-    let api = Router::new()
-        .route("/api/health", get(health))
-        .route("/api/clock", get(clock))
+    let document = openapi::Document::default();
+    let (app, mut doc) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .routes(routes!(health))
+        .routes(routes!(clock))
+        .routes(routes!(openapi::document).layer(Extension(document.clone())))
         .merge(library::routes())
         .merge(cache::routes())
         .merge(session::routes())
         .merge(scenes::routes())
-        .route("/api/{*rest}", any(|| async { AppError::NotFound("endpoint") }));
-    Router::new()
-        .merge(api)
-        .route("/audio/{track_id}", get(audio::serve_track))
-        .route("/ws", get(control::upgrade))
-        .route("/metrics", get(metrics::render))
+        .routes(routes!(audio::serve_track))
+        .routes(routes!(control::upgrade))
+        .routes(routes!(metrics::render))
+        .split_for_parts();
+    // The live stream takes thousands of requests a second: it gets the one header
+    // cross-origin players need, without the CORS layer's per-request work.
+    let (live, live_doc) = hls::routes()
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::ACCESS_CONTROL_ALLOW_ORIGIN,
+            HeaderValue::from_static("*"),
+        ))
+        .split_for_parts();
+    doc.merge(live_doc);
+    document.publish(doc);
+    app.route("/api/{*rest}", any(|| async { AppError::NotFound("endpoint") }))
         .route_service("/gm", ServeFile::new(player.join("gm.html")))
         .fallback_service(ServeDir::new(&player))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(CorsLayer::permissive())
-        // The live stream takes thousands of requests a second: it gets the one header
-        // cross-origin players need, without the CORS layer's per-request work.
-        .merge(hls::routes().layer(SetResponseHeaderLayer::if_not_present(
-            header::ACCESS_CONTROL_ALLOW_ORIGIN,
-            HeaderValue::from_static("*"),
-        )))
+        .merge(live)
         .layer(axum::middleware::from_fn_with_state(state.metrics.clone(), observe))
         .with_state(state)
 }
@@ -149,7 +159,15 @@ pub fn check_gm_key(key: &GmKey, metrics: &Metrics, given: &str, from: Option<Ip
     }
 }
 
-#[derive(Serialize)]
+/// A clock probe's answer: when the server handled it, Unix ms with a fraction.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct ClockReading {
+    server_received: f64,
+    server_sent: f64,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct Health {
     status: &'static str,
@@ -164,12 +182,17 @@ struct Health {
 /// The server's clock for a clock probe: when the request was handled (Unix ms with fraction),
 /// as `serverReceived` and `serverSent` of a ping. The page times the request by the browser's
 /// network stack (Resource Timing), which a busy main thread does not delay.
+#[utoipa::path(get, path = "/api/clock", tag = "system",
+    responses((status = 200, description = "The server's clock, never cached", body = ClockReading)))]
 async fn clock(State(clock): State<Arc<dyn Clock>>) -> Response {
     let now = crate::clock::unix_ms_f64(clock.now());
-    let body = serde_json::json!({ "serverReceived": now, "serverSent": now });
+    let body = ClockReading { server_received: now, server_sent: now };
     ([(header::CACHE_CONTROL, "no-store")], Json(body)).into_response()
 }
 
+#[utoipa::path(get, path = "/api/health", tag = "system",
+    responses((status = 200, description = "Alive; `status` is `degraded` without the music folder", body = Health),
+        (status = 503, description = "The database cannot be read", body = Health)))]
 async fn health(State(state): State<AppState>) -> Response {
     let lib = state.library.clone();
     let db = lib.call(|db| Ok(db.track_counts()?)).await;

@@ -4,11 +4,11 @@
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
-use axum::routing::{get, post, put};
-use axum::Router;
 use serde::{Deserialize, Serialize};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use super::error::{AppError, AppResult};
+use super::error::{AppError, AppResult, ErrorBody};
 use super::library::ApiPath;
 use super::{ApiJson, Gm};
 use crate::ids::SceneId;
@@ -17,21 +17,23 @@ use crate::room::RoomHandle;
 use crate::scene::{Scene, SceneExport, SceneLayer, SceneMusic, SceneSpec};
 use crate::state::AppState;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/scenes", get(list).post(create))
-        .route("/api/scenes/order", put(reorder))
-        .route("/api/scenes/from-stage", post(from_stage))
-        .route("/api/scenes/export", get(export))
-        .route("/api/scenes/import", post(import))
-        .route("/api/scenes/{id}", get(read).put(replace).delete(remove))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(reorder))
+        .routes(routes!(from_stage))
+        .routes(routes!(export))
+        .routes(routes!(import))
+        .routes(routes!(read, replace, remove))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct SceneList {
     items: Vec<Scene>,
 }
 
+#[utoipa::path(get, path = "/api/scenes", tag = "scenes", security(("gm_key" = [])),
+    responses((status = 200, description = "The scenes in the GM's order", body = SceneList)))]
 async fn list(_: Gm, State(lib): State<Library>) -> AppResult<ApiJson<SceneList>> {
     let items = lib.call(|db| db.scenes()).await?;
     Ok(ApiJson(SceneList { items }))
@@ -43,6 +45,8 @@ fn checked(mut spec: SceneSpec) -> AppResult<SceneSpec> {
     Ok(spec)
 }
 
+#[utoipa::path(post, path = "/api/scenes", tag = "scenes", security(("gm_key" = [])), request_body = SceneSpec,
+    responses((status = 201, description = "The new scene", body = Scene), (status = 400, description = "A bad field, named", body = ErrorBody)))]
 async fn create(
     _: Gm,
     State(lib): State<Library>,
@@ -53,10 +57,17 @@ async fn create(
     Ok((StatusCode::CREATED, ApiJson(scene)))
 }
 
+#[utoipa::path(get, path = "/api/scenes/{id}", tag = "scenes", security(("gm_key" = [])), params(("id" = SceneId, Path, description = "Scene id")),
+    responses((status = 200, description = "One scene, with its tracks' and folders' names", body = Scene),
+        (status = 404, description = "No such scene", body = ErrorBody)))]
 async fn read(_: Gm, State(lib): State<Library>, ApiPath(id): ApiPath<SceneId>) -> AppResult<ApiJson<Scene>> {
     Ok(ApiJson(lib.call(move |db| db.scene(id)).await?))
 }
 
+#[utoipa::path(put, path = "/api/scenes/{id}", tag = "scenes", security(("gm_key" = [])), params(("id" = SceneId, Path, description = "Scene id")),
+    request_body = SceneSpec,
+    responses((status = 200, description = "The scene as replaced", body = Scene), (status = 400, description = "A bad field, named", body = ErrorBody),
+        (status = 404, description = "No such scene", body = ErrorBody)))]
 async fn replace(
     _: Gm,
     State(lib): State<Library>,
@@ -67,17 +78,21 @@ async fn replace(
     Ok(ApiJson(lib.call(move |db| db.update_scene(id, &spec)).await?))
 }
 
+#[utoipa::path(delete, path = "/api/scenes/{id}", tag = "scenes", security(("gm_key" = [])), params(("id" = SceneId, Path, description = "Scene id")),
+    responses((status = 204, description = "Deleted; the music stays"), (status = 404, description = "No such scene", body = ErrorBody)))]
 async fn remove(_: Gm, State(lib): State<Library>, ApiPath(id): ApiPath<SceneId>) -> AppResult<StatusCode> {
     lib.call(move |db| db.delete_scene(id)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct SceneOrder {
     scene_ids: Vec<SceneId>,
 }
 
+#[utoipa::path(put, path = "/api/scenes/order", tag = "scenes", security(("gm_key" = [])), request_body = SceneOrder,
+    responses((status = 200, description = "The scenes in their new order", body = SceneList), (status = 400, description = "A bad field, named", body = ErrorBody)))]
 async fn reorder(
     _: Gm,
     State(lib): State<Library>,
@@ -87,7 +102,7 @@ async fn reorder(
     Ok(ApiJson(SceneList { items }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct NewName {
     name: String,
@@ -95,6 +110,8 @@ struct NewName {
 
 /// Saves what plays now as a new scene: the music's folder (or its track), the layers at
 /// their gains, the crossfade, and the pads of the scene playing.
+#[utoipa::path(post, path = "/api/scenes/from-stage", tag = "scenes", security(("gm_key" = [])), request_body = NewName,
+    responses((status = 201, description = "What plays now, saved as a new scene", body = Scene), (status = 400, description = "A bad field, named", body = ErrorBody)))]
 async fn from_stage(
     _: Gm,
     State(lib): State<Library>,
@@ -130,11 +147,15 @@ async fn from_stage(
     Ok((StatusCode::CREATED, ApiJson(scene)))
 }
 
+#[utoipa::path(get, path = "/api/scenes/export", tag = "scenes", security(("gm_key" = [])),
+    responses((status = 200, description = "Every scene, with its tracks' paths and folders' names: a file to share", body = SceneExport)))]
 async fn export(_: Gm, State(lib): State<Library>) -> AppResult<impl IntoResponse> {
     let file = lib.call(|db| db.export_scenes()).await?;
     Ok(([(header::CONTENT_DISPOSITION, "attachment; filename=\"bardcast-scenes.json\"")], ApiJson(file)))
 }
 
+#[utoipa::path(post, path = "/api/scenes/import", tag = "scenes", security(("gm_key" = [])), request_body = SceneExport,
+    responses((status = 201, description = "The file's scenes, added (all or none)", body = SceneList), (status = 400, description = "A bad field, named", body = ErrorBody)))]
 async fn import(
     _: Gm,
     State(lib): State<Library>,

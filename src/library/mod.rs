@@ -27,12 +27,12 @@ pub use error::{Error, Result};
 const SCAN_BATCH: usize = 512;
 
 /// Progress and totals of the current or last scan.
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ScanStatus {
     /// `"scanning"` or `"idle"`.
     pub state: &'static str,
-    /// When the last scan finished (RFC 3339), `None` until one has.
+    /// When the last scan finished (RFC 3339); null until one has.
     pub last_finished_at: Option<String>,
     /// Audio files found in the music folder.
     pub seen: u64,

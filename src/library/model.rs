@@ -10,7 +10,7 @@ pub const MAX_PAGE_LIMIT: u64 = 500;
 pub const DEFAULT_PAGE_LIMIT: u64 = 100;
 
 /// A track found in the music folder.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Track {
     pub id: TrackId,
@@ -40,7 +40,7 @@ pub struct Track {
 }
 
 /// A virtual folder with its sub-folders.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Folder {
     pub id: FolderId,
@@ -49,11 +49,12 @@ pub struct Folder {
     pub sort_order: i64,
     /// Tracks directly in this folder.
     pub track_count: u64,
+    #[schema(no_recursion)]
     pub children: Vec<Folder>,
 }
 
 /// A change to a folder: each field present is applied.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct FolderPatch {
     pub name: Option<String>,
@@ -69,7 +70,7 @@ fn present_or_null<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<Fold
 }
 
 /// One page of a list.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Page<T> {
     pub items: Vec<T>,
     pub total: u64,
@@ -79,7 +80,7 @@ pub struct Page<T> {
 }
 
 /// Ordering of a track list.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum TrackSort {
     Title,
@@ -104,7 +105,8 @@ impl TrackSort {
 }
 
 /// Filters and paging of `GET /api/tracks`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct TrackQuery {
     #[serde(default = "first_page")]
@@ -131,7 +133,7 @@ fn default_limit() -> u64 {
 }
 
 /// A file the last scan could not read.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ScanError {
     /// Path relative to the music folder.
@@ -142,7 +144,7 @@ pub struct ScanError {
 }
 
 /// Ids of tracks to act on, for bulk requests.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TrackIds {
     pub track_ids: Vec<TrackId>,

@@ -8,6 +8,9 @@
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{Map, Value};
+use utoipa::openapi::schema::{Object, ObjectBuilder, OneOfBuilder, Schema, Type};
+use utoipa::openapi::RefOr;
+use utoipa::ToSchema;
 
 use super::ambience::{DEFAULT_DUCK_DB, DEFAULT_LAYER_FADE_MS, DUCK_RAMP_MS, MAX_LAYER_FADE_MS};
 use super::timeline::{Repeat, MAX_CROSSFADE_MS, TARGET_LUFS};
@@ -118,11 +121,11 @@ pub enum QueueAction {
     Clear,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct NoFields {}
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct LayerAddBody {
     track_id: TrackId,
@@ -130,7 +133,7 @@ struct LayerAddBody {
     fade_seconds: Option<f64>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct LayerGainBody {
     layer_id: u64,
@@ -138,20 +141,20 @@ struct LayerGainBody {
     fade_seconds: Option<f64>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct LayerRemoveBody {
     layer_id: u64,
     fade_seconds: Option<f64>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct LayerClearBody {
     fade_seconds: Option<f64>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct OneShotBody {
     track_id: Option<TrackId>,
@@ -159,27 +162,27 @@ struct OneShotBody {
     gain: Option<f64>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct SceneBody {
     scene_id: SceneId,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct PadBody {
     index: Option<usize>,
     key: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct DuckBody {
     on: bool,
     db: Option<f64>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct PlayBody {
     track_id: Option<TrackId>,
@@ -188,31 +191,31 @@ struct PlayBody {
     shuffle: Option<bool>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct SeekBody {
     position: f64,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct RepeatBody {
     mode: Repeat,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ShuffleBody {
     on: bool,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct VolumeBody {
     volume: f64,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct SettingsBody {
     crossfade_seconds: Option<f64>,
@@ -220,29 +223,112 @@ struct SettingsBody {
     target_lufs: Option<f64>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct DelayBody {
     ms: Option<u64>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct AddBody {
     track_ids: Vec<TrackId>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct RemoveBody {
     index: usize,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct MoveBody {
     from: usize,
     to: usize,
+}
+
+/// One command as the API document shows it: `POST /api/session/<name>` with this body.
+pub struct CommandDoc {
+    pub name: &'static str,
+    pub summary: &'static str,
+    /// The JSON body's schema; `$ref`s point into `schemas`.
+    pub body: RefOr<Schema>,
+    /// The body may be left out (the command takes no fields, or none is required).
+    pub body_optional: bool,
+}
+
+/// Every command of [`COMMAND_NAMES`] with its body's schema, built from the same body types
+/// the parser reads; the schemas those bodies refer to are added to `schemas`.
+pub fn command_docs(schemas: &mut Vec<(String, RefOr<Schema>)>) -> Vec<CommandDoc> {
+    COMMAND_NAMES.iter().filter_map(|name| command_doc(name, schemas)).collect()
+}
+
+fn command_doc(name: &'static str, schemas: &mut Vec<(String, RefOr<Schema>)>) -> Option<CommandDoc> {
+    let (summary, body, body_optional) = match name {
+        "play" => ("Play a track (from `position` s) or a folder as the queue", body::<PlayBody>(schemas), false),
+        "pause" => ("Pause (a 250 ms fade)", body::<NoFields>(schemas), true),
+        "resume" => ("Resume (a 250 ms fade)", body::<NoFields>(schemas), true),
+        "seek" => ("Jump to `position` s into the track", body::<SeekBody>(schemas), false),
+        "stop" => ("Stop: silence until the next play", body::<NoFields>(schemas), true),
+        "next" => ("The next track of the queue", body::<NoFields>(schemas), true),
+        "previous" => ("The previous track of the queue", body::<NoFields>(schemas), true),
+        "queue" => (
+            "Change the queue: add, remove, move (absolute positions) or clear",
+            one_of_actions(&[
+                ("add", body::<AddBody>(schemas)),
+                ("remove", body::<RemoveBody>(schemas)),
+                ("move", body::<MoveBody>(schemas)),
+                ("clear", body::<NoFields>(schemas)),
+            ]),
+            false,
+        ),
+        "repeat" => ("Repeat mode: off, one, all", body::<RepeatBody>(schemas), false),
+        "shuffle" => ("Shuffle the queue, or not", body::<ShuffleBody>(schemas), false),
+        "volume" => ("Master volume 0–1, applied in the stream", body::<VolumeBody>(schemas), false),
+        "delay" => {
+            ("Pin the playback delay D (100–10000 ms), or `null` to let it adapt", body::<DelayBody>(schemas), false)
+        }
+        "settings" => ("Crossfade length, loudness matching and its target", body::<SettingsBody>(schemas), false),
+        "layer" => (
+            "Ambience layers: add, change a gain, remove (with fades) or clear",
+            one_of_actions(&[
+                ("add", body::<LayerAddBody>(schemas)),
+                ("gain", body::<LayerGainBody>(schemas)),
+                ("remove", body::<LayerRemoveBody>(schemas)),
+                ("clear", body::<LayerClearBody>(schemas)),
+            ]),
+            false,
+        ),
+        "oneshot" => ("Play a track once on top, or one of a folder's at random", body::<OneShotBody>(schemas), false),
+        "duck" => ("Lower music and ambience by `db` (default −12) while on", body::<DuckBody>(schemas), false),
+        "scene" => ("Switch to a scene as one change", body::<SceneBody>(schemas), false),
+        "pad" => ("Fire a pad of the scene playing, by `index` or `key`", body::<PadBody>(schemas), false),
+        _ => return None,
+    };
+    Some(CommandDoc { name, summary, body, body_optional })
+}
+
+/// `T`'s schema, with the schemas it refers to added to `schemas`.
+fn body<T: ToSchema>(schemas: &mut Vec<(String, RefOr<Schema>)>) -> RefOr<Schema> {
+    T::schemas(schemas);
+    T::schema()
+}
+
+/// One of several bodies, each with a required `action` naming it.
+fn one_of_actions(actions: &[(&str, RefOr<Schema>)]) -> RefOr<Schema> {
+    let mut one_of = OneOfBuilder::new();
+    for (action, body) in actions {
+        let mut object = match body {
+            RefOr::T(Schema::Object(object)) => object.clone(),
+            _ => Object::new(),
+        };
+        let name = ObjectBuilder::new().schema_type(Type::String).enum_values(Some([*action]));
+        object.properties.insert("action".into(), name.into());
+        object.required.insert(0, "action".into());
+        one_of = one_of.item(Schema::Object(object));
+    }
+    one_of.into()
 }
 
 /// Reads command `name` with its JSON `body` (empty means `{}`).

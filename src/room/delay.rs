@@ -76,7 +76,7 @@ pub struct ListenerNeed {
 }
 
 /// What the dashboard shows about D.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DelayStatus {
     /// D now, ms.
@@ -102,7 +102,7 @@ impl DelayStatus {
 
 /// A step of D as every listener follows it: `from_ms` until `starts_at_ms`, then linear to
 /// `to_ms` at `ends_at_ms`, and `to_ms` after. Times are server time (Unix ms).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DelayRamp {
     pub from_ms: u64,

@@ -19,12 +19,12 @@ use serde::Serialize;
 
 use crate::ids::{FolderId, TrackId};
 pub use actor::{RoomHandle, RoomOptions};
-pub use command::{parse_command, Command, PadChoice, Play, QueueAction};
+pub use command::{command_docs, parse_command, Command, PadChoice, Play, QueueAction, COMMAND_NAMES};
 pub use error::Error;
 pub use timeline::{ActiveScene, Repeat, Timeline};
 
 /// The track heard from `effectiveAt`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct NowPlaying {
     pub track_id: TrackId,
@@ -39,7 +39,7 @@ pub struct NowPlaying {
 }
 
 /// One queued track.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct QueueItem {
     pub track_id: TrackId,
@@ -51,7 +51,7 @@ pub struct QueueItem {
 }
 
 /// An ambience layer as the GM sees it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct LayerItem {
     /// The layer's id, for `gain` and `remove`.
@@ -64,7 +64,7 @@ pub struct LayerItem {
 
 /// What listeners hear from `effectiveAt` on; the body of `GET /api/session` and of the
 /// socket's `state` messages.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SessionState {
     pub now_playing: Option<NowPlaying>,
@@ -91,7 +91,7 @@ pub struct SessionState {
     pub target_lufs: f64,
     /// Ambience loops playing under the music.
     pub layers: Vec<LayerItem>,
-    /// How far music and ambience are ducked, dB; `None` when they are not.
+    /// How far music and ambience are ducked, dB; null when they are not.
     pub duck_db: Option<f64>,
     /// The folder the queue was made from, while it still is.
     pub queue_folder_id: Option<FolderId>,

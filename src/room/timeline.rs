@@ -28,7 +28,7 @@ pub fn part_at(unix_ms: u64) -> u64 {
 }
 
 /// Repeat mode of the queue.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Repeat {
     #[default]
@@ -225,7 +225,7 @@ pub struct Timeline {
 }
 
 /// The scene the room plays, as it was when the GM switched to it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ActiveScene {
     pub id: SceneId,
