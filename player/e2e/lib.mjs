@@ -99,19 +99,19 @@ export function launch(extraArgs = []) {
 }
 
 /**
- * Opens the listener page in a fresh context (with `initScript` run before the page's own) and clicks Join.
+ * Opens the listener page (`path`, with its query) in a fresh context (with `initScript` run before the page's own) and clicks Join.
  * Page errors are collected in `page.errors`. With `sampleEveryMs` the page reads its own
  * playhead from before the click (see startSampling), for `lockIn`. `joinedAt` is Date.now()
  * right before the click.
  * @param {import("playwright-core").Browser} browser
  */
-export async function openListener(browser, base, { viewport = { width: 390, height: 844 }, initScript, sampleEveryMs } = {}) {
+export async function openListener(browser, base, { viewport = { width: 390, height: 844 }, initScript, sampleEveryMs, path = "/" } = {}) {
   const context = await browser.newContext({ viewport });
   if (initScript) await context.addInitScript(initScript);
   const page = await context.newPage();
   page.errors = [];
   page.on("pageerror", (e) => page.errors.push(String(e)));
-  await page.goto(`${base}/`);
+  await page.goto(`${base}${path}`);
   const join = page.getByTestId("join-button");
   await join.waitFor({ state: "visible" });
   await page.waitForFunction(() => !document.querySelector("[data-testid=join-button]").disabled);

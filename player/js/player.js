@@ -9,6 +9,7 @@ import { ControlClient, wsUrl } from "./control.js";
 import { ClockProbe } from "./probe.js";
 import { LiveMedia, loadHls, playRejection } from "./media.js";
 import { Volume } from "./volume.js";
+import { initialOutputDelay, parseOutputDelay, storeOutputDelay } from "./speaker.js";
 import { coverUrl } from "./api.js";
 import { deviceName, formatMs } from "./format.js";
 import { $ } from "./dom.js";
@@ -39,6 +40,7 @@ const ui = {
   ambience: $("#ambience"),
   join: /** @type {HTMLButtonElement} */ ($("#join")),
   volume: /** @type {HTMLInputElement} */ ($("#volume")),
+  outputDelay: /** @type {HTMLInputElement} */ ($("#output-delay")),
   sync: $("#sync"),
 };
 const audio = /** @type {HTMLAudioElement} */ ($("#audio"));
@@ -50,6 +52,8 @@ const clock = new ClockOffset();
 const sync = new SyncController({ seekBias: storedSeekBias() });
 let savedSeekBias = sync.seekBias;
 const volume = new Volume(audio);
+/** This device's speaker delay (ms, see speaker.js): the page plays that much ahead of the room. */
+let outputDelayMs = initialOutputDelay(location.search).ms;
 let media = null;
 /** Latest session state from the server, or null. */
 let session = null;
@@ -168,6 +172,11 @@ function delayMs() {
   return session?.playbackDelayMs ?? DEFAULT_DELAY_MS;
 }
 
+/** How far behind the wall clock this page plays (ms): the room's D less the speaker delay. */
+function targetDelayMs() {
+  return Math.max(0, delayMs() - outputDelayMs);
+}
+
 /** The room's D at server time `serverNow` (null: unknown), inside a step's ramp too, and how fast it moves (see `delayAt`). */
 function roomDelay(serverNow) {
   return delayAt(delayMs(), session?.delay?.ramp, serverNow);
@@ -179,7 +188,7 @@ function join() {
     showTrouble("playback", "This browser cannot play the stream. Try a current Chrome, Firefox or Safari.");
     return;
   }
-  if (!joined) media.start(delayMs() / 1000);
+  if (!joined) media.start(targetDelayMs() / 1000);
   if (!media.syncable) showNotice(UNSYNCED_MESSAGE);
   joined = true;
   audio.play().then(() => showTrouble("playback", null), (err) => {
@@ -202,13 +211,14 @@ function tick() {
   const serverNow = clock.ready ? clock.serverNow(local) : null;
   const delay = roomDelay(serverNow);
   const action = sync.update({
-    now: local, playingPdt: pdt, serverNow, delayMs: delay.delayMs, delaySlope: delay.slope, uncertaintyMs: clock.uncertainty(),
+    now: local, playingPdt: pdt, serverNow, delayMs: delay.delayMs - outputDelayMs, delaySlope: delay.slope, uncertaintyMs: clock.uncertainty(),
     // A stall (waiting for data, or seeking) is not a sync error: the controller tells it from a pause.
     stalled: state === "stalled",
   });
   if (pdt !== null && serverNow !== null) {
-    // How old the newest buffered audio is: it runs out when that age reaches D.
-    const late = serverNow - pdt - media.bufferAhead() * 1000;
+    // How old the newest buffered audio is: it runs out when that age reaches D (less the
+    // speaker delay this page plays ahead by, so the room's D covers that too).
+    const late = serverNow - pdt - media.bufferAhead() * 1000 + outputDelayMs;
     lateSinceReport = Math.max(lateSinceReport ?? -Infinity, late);
   }
   watchPosition(playing, pdt, local);
@@ -239,7 +249,7 @@ function watchPosition(playing, pdt, local) {
 function showState(state) {
   const delayChanged = session?.playbackDelayMs !== state.playbackDelayMs;
   session = state;
-  if (delayChanged && media) media.setDelay(delayMs() / 1000);
+  if (delayChanged && media) media.setDelay(targetDelayMs() / 1000);
   const np = state.nowPlaying;
   ui.title.textContent = np ? np.title || "Untitled" : "Nothing playing";
   ui.artist.textContent = np ? [np.artist, np.album].filter(Boolean).join(" — ") : "";
@@ -325,6 +335,15 @@ ui.volume.value = String(volume.personal);
 // Where the page cannot set the level (iOS), the hardware buttons do.
 ui.volume.closest("label").hidden = !volume.adjustable;
 ui.volume.addEventListener("input", () => volume.setPersonal(Number(ui.volume.value)));
+ui.outputDelay.value = String(outputDelayMs);
+ui.outputDelay.addEventListener("change", () => {
+  const ms = parseOutputDelay(ui.outputDelay.value) ?? outputDelayMs;
+  ui.outputDelay.value = String(ms);
+  if (ms === outputDelayMs) return;
+  outputDelayMs = ms;
+  storeOutputDelay(ms);
+  media?.setDelay(targetDelayMs() / 1000);
+});
 ui.join.addEventListener("click", join);
 ui.cover.addEventListener("error", () => {
   ui.cover.hidden = true;

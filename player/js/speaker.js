@@ -1,0 +1,46 @@
+/**
+ * This device's speaker delay: how late its output sounds after the page plays it (ms), as
+ * with Bluetooth headphones or a wireless speaker (100–300 ms), which no page can measure.
+ * The page plays that much ahead of the room, so its sound leaves the speaker with the
+ * table's. Remembered on the device; `?outputDelayMs=` in the address sets it for this
+ * visit (kiosks, tests) without remembering it.
+ */
+
+const STORAGE_KEY = "bardcast.outputDelayMs";
+/** The largest speaker delay taken (ms): more is a mistake, not a speaker. */
+export const MAX_OUTPUT_DELAY_MS = 1000;
+
+/** A speaker delay from user input (ms): a whole number in 0..MAX_OUTPUT_DELAY_MS; null when not a number. */
+export function parseOutputDelay(value) {
+  if (value === null || value === undefined || String(value).trim() === "") return null;
+  const ms = Number(value);
+  if (!Number.isFinite(ms)) return null;
+  return Math.round(Math.min(MAX_OUTPUT_DELAY_MS, Math.max(0, ms)));
+}
+
+/**
+ * The speaker delay to start with (ms): the address's `outputDelayMs`, else the one
+ * remembered on this device, else 0.
+ * @param {string} search `location.search`
+ * @param {Storage | undefined} storage
+ */
+export function initialOutputDelay(search, storage = globalThis.localStorage) {
+  const fromAddress = parseOutputDelay(new URLSearchParams(search).get("outputDelayMs"));
+  if (fromAddress !== null) return { ms: fromAddress, fromAddress: true };
+  let stored = null;
+  try {
+    stored = parseOutputDelay(storage?.getItem(STORAGE_KEY));
+  } catch {
+    // storage refused (private mode): nothing remembered
+  }
+  return { ms: stored ?? 0, fromAddress: false };
+}
+
+/** Remembers the speaker delay on this device. */
+export function storeOutputDelay(ms, storage = globalThis.localStorage) {
+  try {
+    storage?.setItem(STORAGE_KEY, String(ms));
+  } catch {
+    // private mode: applied, not remembered
+  }
+}
