@@ -51,6 +51,8 @@ pub struct ListenerInfo {
     pub state: Option<String>,
     /// The page says it cannot keep up (it keeps stalling or its seeks do not settle).
     pub struggling: bool,
+    /// The speaker delay the page plays ahead by (Bluetooth), ms.
+    pub output_delay_ms: Option<f64>,
     /// Unix ms of the last report.
     pub last_report_at: Option<u64>,
 }
@@ -88,6 +90,7 @@ impl Listeners {
                     rtt: None,
                     state: None,
                     struggling: false,
+                    output_delay_ms: None,
                     last_report_at: None,
                 },
             );
@@ -163,6 +166,9 @@ enum ClientMessage {
         /// The most its newest buffered audio lagged the server's clock since the last report, ms.
         #[serde(rename = "lateMs")]
         late_ms: Option<f64>,
+        /// The speaker delay it plays ahead by, ms.
+        #[serde(rename = "outputDelayMs")]
+        output_delay_ms: Option<f64>,
         device: Option<String>,
     },
 }
@@ -346,7 +352,18 @@ async fn handle(
                 }
             })
         }
-        ClientMessage::Report { sync_error, delay_ms, buffer, rtt, state, struggling, locked, late_ms, device } => {
+        ClientMessage::Report {
+            sync_error,
+            delay_ms,
+            buffer,
+            rtt,
+            state,
+            struggling,
+            locked,
+            late_ms,
+            output_delay_ms,
+            device,
+        } => {
             let at = unix_ms(ctx.clock.now());
             if let Some(e) = sync_error {
                 ctx.metrics.observe_sync_error(e);
@@ -366,6 +383,7 @@ async fn handle(
                 l.rtt = rtt.filter(|v| v.is_finite());
                 l.state = state.map(|s| s.chars().take(20).collect());
                 l.struggling = struggling.unwrap_or(false);
+                l.output_delay_ms = output_delay_ms.filter(|v| v.is_finite());
                 if let Some(d) = device {
                     l.device = Some(d.chars().take(120).collect());
                 }

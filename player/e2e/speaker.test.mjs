@@ -1,7 +1,8 @@
 // End to end: a listener whose speaker sounds 200 ms late (Bluetooth) sets a speaker delay
 // of 200 ms, here by `/?outputDelayMs=200`, and its page plays 200 ms ahead of a plain
 // listener's (±5 ms), so its sound would leave that speaker in step with the table; its own
-// sync readout stays near 0. Changing the delay on the page moves it there too.
+// sync readout stays near 0, and the GM's listeners panel shows the delay. Changing the
+// delay on the page moves it there too.
 //
 //   cd player && node --test e2e/speaker.test.mjs
 import { after, before, test } from "node:test";
@@ -61,6 +62,16 @@ test("a listener with a 200 ms speaker delay plays 200 ms ahead of the others, a
   assert.ok(worst <= TOLERANCE_MS, `200 ± ${TOLERANCE_MS} ms ahead at every reading (worst off by ${worst.toFixed(1)} ms)`);
   const own = await speaker.page.evaluate(() => window.bardcast.syncError);
   assert.ok(Math.abs(own) <= TOLERANCE_MS, `its own readout counts the delay in its target (${own} ms)`);
+
+  // The GM's listeners panel shows the speaker delay of that listener.
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const gm = await context.newPage();
+  await gm.goto(`${server.base}/gm`);
+  await gm.getByTestId("key-input").fill(server.key);
+  await gm.getByTestId("key-submit").click();
+  await until(async () => (await gm.getByTestId("listener-speaker").allTextContents()).join() === ` · speaker ${SPEAKER_MS} ms`, 10_000,
+    "the GM sees the one speaker delay");
+  await context.close();
 
   // The listener changes it on the page to 120 ms: it moves there, and the device remembers it.
   await speaker.page.getByTestId("output-delay").fill("120");

@@ -95,6 +95,7 @@ const control = new ControlClient({
     state: playState(),
     struggling: sync.struggling,
     locked: sync.locked,
+    outputDelayMs,
     device,
   }),
 });

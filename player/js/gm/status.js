@@ -71,7 +71,8 @@ export function createStatus(ctx, panels) {
       const size = Math.abs(l.syncError ?? NaN);
       const quality = !Number.isFinite(size) ? "" : size < 10 ? "q-good" : size < 50 ? "q-fair" : "q-poor";
       return h("tr", { "data-testid": "listener-row", "data-client-id": l.clientId, "data-connected": String(Boolean(l.connected)) },
-        h("td", { text: `${l.device || "unknown"}${l.role === "gm" ? " (GM)" : ""}` }),
+        h("td", { text: `${l.device || "unknown"}${l.role === "gm" ? " (GM)" : ""}` },
+          l.outputDelayMs > 0 ? h("span", { class: "muted small", "data-testid": "listener-speaker", text: ` · speaker ${Math.round(l.outputDelayMs)} ms` }) : null),
         h("td", { class: quality, "data-testid": "listener-sync", text: formatMs(l.syncError) }),
         h("td", { text: Number.isFinite(l.buffer) ? `${l.buffer.toFixed(1)} s` : "–" }),
         h("td", { text: Number.isFinite(l.rtt) ? `${Math.round(l.rtt)} ms` : "–" }),
