@@ -2,7 +2,8 @@
 // of 200 ms, here by `/?outputDelayMs=200`, and its page plays 200 ms ahead of a plain
 // listener's (±5 ms), so its sound would leave that speaker in step with the table; its own
 // sync readout stays near 0, and the GM's listeners panel shows the delay. Changing the
-// delay on the page moves it there too.
+// delay on the page moves it there too, and a browser that reports its output latency has
+// it offered.
 //
 //   cd player && node --test e2e/speaker.test.mjs
 import { after, before, test } from "node:test";
@@ -80,7 +81,18 @@ test("a listener with a 200 ms speaker delay plays 200 ms ahead of the others, a
   await holds(pages, 120, "the speaker listener 120 ms ahead after the change");
   assert.equal(await speaker.page.evaluate(() => localStorage.getItem("bardcast.outputDelayMs")), "120");
 
-  for (const l of [plain, speaker]) {
+  // Where the browser reports its output latency (here said to be 180 ms), the page offers it.
+  const reporting = await openListener(browser, server.base, {
+    initScript: () => Object.defineProperty(AudioContext.prototype, "outputLatency", { get: () => 0.18, configurable: true }),
+  });
+  const hint = reporting.page.getByTestId("output-hint");
+  await hint.waitFor({ state: "visible", timeout: 10_000 });
+  assert.match(await hint.textContent(), /reports 180 ms/);
+  await hint.getByRole("button", { name: "Use it" }).click();
+  assert.equal(await reporting.page.getByTestId("output-delay").inputValue(), "180");
+  await holds([plain.page, reporting.page], 180, "the reporting listener 180 ms ahead once its offer is taken");
+
+  for (const l of [plain, speaker, reporting]) {
     assert.deepEqual(l.page.errors, [], "no page errors");
     await l.context.close();
   }

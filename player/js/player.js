@@ -9,7 +9,7 @@ import { ControlClient, wsUrl } from "./control.js";
 import { ClockProbe } from "./probe.js";
 import { LiveMedia, loadHls, playRejection } from "./media.js";
 import { Volume } from "./volume.js";
-import { initialOutputDelay, parseOutputDelay, storeOutputDelay } from "./speaker.js";
+import { initialOutputDelay, parseOutputDelay, storeOutputDelay, suggestedOutputDelay } from "./speaker.js";
 import { coverUrl } from "./api.js";
 import { deviceName, formatMs } from "./format.js";
 import { $ } from "./dom.js";
@@ -41,6 +41,7 @@ const ui = {
   join: /** @type {HTMLButtonElement} */ ($("#join")),
   volume: /** @type {HTMLInputElement} */ ($("#volume")),
   outputDelay: /** @type {HTMLInputElement} */ ($("#output-delay")),
+  outputHint: $("#output-hint"),
   sync: $("#sync"),
 };
 const audio = /** @type {HTMLAudioElement} */ ($("#audio"));
@@ -189,7 +190,10 @@ function join() {
     showTrouble("playback", "This browser cannot play the stream. Try a current Chrome, Firefox or Safari.");
     return;
   }
-  if (!joined) media.start(targetDelayMs() / 1000);
+  if (!joined) {
+    media.start(targetDelayMs() / 1000);
+    offerOutputLatency();
+  }
   if (!media.syncable) showNotice(UNSYNCED_MESSAGE);
   joined = true;
   audio.play().then(() => showTrouble("playback", null), (err) => {
@@ -282,6 +286,16 @@ function updateMediaSession(np, cover) {
     : null;
 }
 
+// The lock screen's play and pause act on this device only: the room plays on, and a
+// resumed page seeks back to the table's moment.
+for (const [action, handler] of [["play", () => audio.play().catch(() => {})], ["pause", () => audio.pause()]]) {
+  try {
+    navigator.mediaSession?.setActionHandler(action, handler);
+  } catch {
+    // an action this browser does not offer
+  }
+}
+
 const CONNECTION_LABELS = { connecting: "Connecting…", open: "Connected", reconnecting: "Reconnecting…", stopped: "Offline" };
 
 function showConnection(status) {
@@ -337,14 +351,42 @@ ui.volume.value = String(volume.personal);
 ui.volume.closest("label").hidden = !volume.adjustable;
 ui.volume.addEventListener("input", () => volume.setPersonal(Number(ui.volume.value)));
 ui.outputDelay.value = String(outputDelayMs);
-ui.outputDelay.addEventListener("change", () => {
-  const ms = parseOutputDelay(ui.outputDelay.value) ?? outputDelayMs;
+ui.outputDelay.addEventListener("change", () => setOutputDelay(parseOutputDelay(ui.outputDelay.value) ?? outputDelayMs));
+
+/** Sets, shows and remembers this device's speaker delay (ms); the controller moves there. */
+function setOutputDelay(ms) {
   ui.outputDelay.value = String(ms);
+  ui.outputHint.hidden = true;
   if (ms === outputDelayMs) return;
   outputDelayMs = ms;
   storeOutputDelay(ms);
   media?.setDelay(targetDelayMs() / 1000);
-});
+}
+
+/**
+ * Where the browser reports the output's latency (AudioContext.outputLatency: Chrome, and
+ * Bluetooth included on some phones), offers it as the speaker delay. Called inside Join's
+ * click, as an AudioContext needs a gesture; the context plays nothing and is closed.
+ */
+function offerOutputLatency() {
+  const Context = window.AudioContext;
+  if (!Context || !("outputLatency" in Context.prototype)) return;
+  let context;
+  try {
+    context = new Context();
+  } catch {
+    return;
+  }
+  // The figure is known once the context runs.
+  setTimeout(() => {
+    const ms = suggestedOutputDelay(context.outputLatency, outputDelayMs);
+    context.close().catch(() => {});
+    if (ms === null) return;
+    ui.outputHint.replaceChildren(`This browser reports ${ms} ms. `,
+      Object.assign(document.createElement("button"), { type: "button", className: "link", textContent: "Use it", onclick: () => setOutputDelay(ms) }));
+    ui.outputHint.hidden = false;
+  }, 1000);
+}
 ui.join.addEventListener("click", join);
 ui.cover.addEventListener("error", () => {
   ui.cover.hidden = true;
@@ -363,11 +405,16 @@ audio.addEventListener("playing", () => {
   showTrouble("playback", null);
   showTrouble("server", null);
 });
-window.addEventListener("online", () => control.retryNow());
-document.addEventListener("visibilitychange", () => {
-  if (document.visibilityState !== "visible") return;
+/** Back from the background, a lock screen or the back-forward cache: re-measure the clock and re-sync now. */
+function resume() {
+  control.retryNow();
   control.resync();
   probe.burst();
+}
+window.addEventListener("online", resume);
+window.addEventListener("pageshow", (e) => { if (e.persisted) resume(); });
+document.addEventListener("visibilitychange", () => {
+  if (document.visibilityState === "visible") resume();
 });
 
 ui.join.disabled = true;

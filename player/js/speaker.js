@@ -44,3 +44,18 @@ export function storeOutputDelay(ms, storage = globalThis.localStorage) {
     // private mode: applied, not remembered
   }
 }
+
+/** A reported output latency below this (ms) is the device's own buffer, not a speaker worth offering. */
+const SUGGEST_FROM_MS = 20;
+
+/**
+ * The speaker delay to offer from the browser's `AudioContext.outputLatency` (s), or null
+ * when it reports nothing useful or the delay set is already about that.
+ * @param {number | undefined} outputLatency seconds
+ * @param {number} currentMs the speaker delay set now
+ */
+export function suggestedOutputDelay(outputLatency, currentMs) {
+  const ms = parseOutputDelay(Number.isFinite(outputLatency) ? outputLatency * 1000 : null);
+  if (ms === null || ms < SUGGEST_FROM_MS || Math.abs(ms - currentMs) < 10) return null;
+  return ms;
+}

@@ -1,6 +1,6 @@
 import test from "node:test";
 import assert from "node:assert/strict";
-import { initialOutputDelay, MAX_OUTPUT_DELAY_MS, parseOutputDelay, storeOutputDelay } from "../js/speaker.js";
+import { initialOutputDelay, MAX_OUTPUT_DELAY_MS, parseOutputDelay, storeOutputDelay, suggestedOutputDelay } from "../js/speaker.js";
 
 /** A Map-backed Storage. */
 const storage = (entries = {}) => {
@@ -30,4 +30,13 @@ test("the address sets the delay for this visit, else the device remembers it, e
   const s = storage();
   storeOutputDelay(120, s);
   assert.deepEqual(initialOutputDelay("", s), { ms: 120, fromAddress: false });
+});
+
+test("the browser's output latency is offered only when it is a speaker's and not already set", () => {
+  assert.equal(suggestedOutputDelay(0.182, 0), 182);
+  assert.equal(suggestedOutputDelay(0.182, 180), null, "already about that");
+  assert.equal(suggestedOutputDelay(0.008, 0), null, "the device's own buffer");
+  assert.equal(suggestedOutputDelay(undefined, 0), null);
+  assert.equal(suggestedOutputDelay(Number.NaN, 0), null);
+  assert.equal(suggestedOutputDelay(4, 0), 1000, "clamped");
 });
