@@ -364,8 +364,9 @@ function setOutputDelay(ms) {
 }
 
 /**
- * Where the browser reports the output's latency (AudioContext.outputLatency: Chrome, and
- * Bluetooth included on some phones), offers it as the speaker delay. Called inside Join's
+ * Where the browser reports an output latency a wireless speaker would have
+ * (AudioContext.outputLatency: Chrome, Bluetooth included on some phones), offers it as the
+ * speaker delay. Called inside Join's
  * click, as an AudioContext needs a gesture; the context plays nothing and is closed.
  */
 function offerOutputLatency() {

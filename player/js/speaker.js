@@ -45,8 +45,12 @@ export function storeOutputDelay(ms, storage = globalThis.localStorage) {
   }
 }
 
-/** A reported output latency below this (ms) is the device's own buffer, not a speaker worth offering. */
-const SUGGEST_FROM_MS = 20;
+/**
+ * A reported output latency below this (ms) is the device's own output buffer (10–40 ms on
+ * desktops and phones; headless Chromium says 32), the same for most listeners: only a
+ * wireless speaker's is worth offering.
+ */
+const SUGGEST_FROM_MS = 60;
 
 /**
  * The speaker delay to offer from the browser's `AudioContext.outputLatency` (s), or null

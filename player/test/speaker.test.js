@@ -36,6 +36,7 @@ test("the browser's output latency is offered only when it is a speaker's and no
   assert.equal(suggestedOutputDelay(0.182, 0), 182);
   assert.equal(suggestedOutputDelay(0.182, 180), null, "already about that");
   assert.equal(suggestedOutputDelay(0.008, 0), null, "the device's own buffer");
+  assert.equal(suggestedOutputDelay(0.032, 0), null, "a desktop's output buffer (headless Chromium's)");
   assert.equal(suggestedOutputDelay(undefined, 0), null);
   assert.equal(suggestedOutputDelay(Number.NaN, 0), null);
   assert.equal(suggestedOutputDelay(4, 0), 1000, "clamped");
