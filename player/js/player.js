@@ -12,7 +12,7 @@ import { Volume } from "./volume.js";
 import { initialOutputDelay, parseOutputDelay, storeOutputDelay, suggestedOutputDelay } from "./speaker.js";
 import { coverUrl } from "./api.js";
 import { deviceName, formatMs } from "./format.js";
-import { $ } from "./dom.js";
+import { $, h } from "./dom.js";
 
 /** Sync controller period (ms). */
 const SYNC_TICK_MS = 100;
@@ -174,9 +174,9 @@ function delayMs() {
   return session?.playbackDelayMs ?? DEFAULT_DELAY_MS;
 }
 
-/** How far behind the wall clock this page plays (ms): the room's D less the speaker delay. */
-function targetDelayMs() {
-  return Math.max(0, delayMs() - outputDelayMs);
+/** How far behind the wall clock this page plays (ms) when the room's D is `roomDelayMs`: that less the speaker delay. */
+function ownDelayMs(roomDelayMs = delayMs()) {
+  return Math.max(0, roomDelayMs - outputDelayMs);
 }
 
 /** The room's D at server time `serverNow` (null: unknown), inside a step's ramp too, and how fast it moves (see `delayAt`). */
@@ -191,7 +191,7 @@ function join() {
     return;
   }
   if (!joined) {
-    media.start(targetDelayMs() / 1000);
+    media.start(ownDelayMs() / 1000);
     offerOutputLatency();
   }
   if (!media.syncable) showNotice(UNSYNCED_MESSAGE);
@@ -216,7 +216,7 @@ function tick() {
   const serverNow = clock.ready ? clock.serverNow(local) : null;
   const delay = roomDelay(serverNow);
   const action = sync.update({
-    now: local, playingPdt: pdt, serverNow, delayMs: delay.delayMs - outputDelayMs, delaySlope: delay.slope, uncertaintyMs: clock.uncertainty(),
+    now: local, playingPdt: pdt, serverNow, delayMs: ownDelayMs(delay.delayMs), delaySlope: delay.slope, uncertaintyMs: clock.uncertainty(),
     // A stall (waiting for data, or seeking) is not a sync error: the controller tells it from a pause.
     stalled: state === "stalled",
   });
@@ -254,7 +254,7 @@ function watchPosition(playing, pdt, local) {
 function showState(state) {
   const delayChanged = session?.playbackDelayMs !== state.playbackDelayMs;
   session = state;
-  if (delayChanged && media) media.setDelay(targetDelayMs() / 1000);
+  if (delayChanged && media) media.setDelay(ownDelayMs() / 1000);
   const np = state.nowPlaying;
   ui.title.textContent = np ? np.title || "Untitled" : "Nothing playing";
   ui.artist.textContent = np ? [np.artist, np.album].filter(Boolean).join(" — ") : "";
@@ -360,14 +360,14 @@ function setOutputDelay(ms) {
   if (ms === outputDelayMs) return;
   outputDelayMs = ms;
   storeOutputDelay(ms);
-  media?.setDelay(targetDelayMs() / 1000);
+  media?.setDelay(ownDelayMs() / 1000);
 }
 
 /**
  * Where the browser reports an output latency a wireless speaker would have
  * (AudioContext.outputLatency: Chrome, Bluetooth included on some phones), offers it as the
- * speaker delay. Called inside Join's
- * click, as an AudioContext needs a gesture; the context plays nothing and is closed.
+ * speaker delay. Called inside Join's click, as an AudioContext needs a gesture; the
+ * context plays nothing and is closed.
  */
 function offerOutputLatency() {
   const Context = window.AudioContext;
@@ -384,7 +384,7 @@ function offerOutputLatency() {
     context.close().catch(() => {});
     if (ms === null) return;
     ui.outputHint.replaceChildren(`This browser reports ${ms} ms. `,
-      Object.assign(document.createElement("button"), { type: "button", className: "link", textContent: "Use it", onclick: () => setOutputDelay(ms) }));
+      h("button", { type: "button", class: "link", text: "Use it", onClick: () => setOutputDelay(ms) }));
     ui.outputHint.hidden = false;
   }, 1000);
 }

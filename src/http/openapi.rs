@@ -11,7 +11,7 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
-use utoipa::openapi::{ContentBuilder, OpenApi, Ref, ResponseBuilder};
+use utoipa::openapi::{ContentBuilder, OpenApi, Ref, Response as ApiResponse, ResponseBuilder};
 
 use crate::library::model::TrackSort;
 
@@ -86,13 +86,16 @@ fn add_gm_refusals(doc: &mut OpenApi) {
                 ("403", "A wrong GM key"),
                 ("429", "Too many wrong keys from this address; `Retry-After` says when to try again"),
             ] {
-                let error = ContentBuilder::new().schema(Some(Ref::from_schema_name("ErrorBody"))).build();
-                let response =
-                    ResponseBuilder::new().description(description).content("application/json", error).build();
-                operation.responses.responses.insert(status.into(), response.into());
+                operation.responses.responses.insert(status.into(), error_response(description).into());
             }
         }
     }
+}
+
+/// An error answer: `description`, with an [`super::error::ErrorBody`].
+pub fn error_response(description: &str) -> ApiResponse {
+    let error = ContentBuilder::new().schema(Some(Ref::from_schema_name("ErrorBody"))).build();
+    ResponseBuilder::new().description(description).content("application/json", error).build()
 }
 
 #[utoipa::path(get, path = "/api/openapi.json", tag = "system",

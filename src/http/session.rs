@@ -11,6 +11,7 @@ use utoipa_axum::routes;
 
 use super::error::AppResult;
 use super::library::ApiPath;
+use super::openapi::error_response;
 use super::{ApiJson, Gm};
 use crate::room::{command_docs, parse_command, RoomHandle, SessionState};
 use crate::state::AppState;
@@ -46,11 +47,6 @@ pub fn document_commands(doc: &mut OpenApi) {
             .content("application/json", json(command.body))
             .required(Some(if command.body_optional { Required::False } else { Required::True }))
             .build();
-        let error = |description: &str| {
-            ResponseBuilder::new()
-                .description(description)
-                .content("application/json", json(Ref::from_schema_name("ErrorBody").into()))
-        };
         let operation = OperationBuilder::new()
             .tag("session")
             .operation_id(Some(format!("command_{}", command.name)))
@@ -62,9 +58,9 @@ pub fn document_commands(doc: &mut OpenApi) {
                     .description("The new session state; `effectiveAtMs` is when listeners hear the change")
                     .content("application/json", json(Ref::from_schema_name("SessionState").into())),
             )
-            .response("400", error("A bad field, named first in the message"))
-            .response("404", error("A track, folder, scene, layer or pad that does not exist"))
-            .response("409", error("Not possible now (e.g. a ninth layer, nothing playing)"))
+            .response("400", error_response("A bad field, named first in the message"))
+            .response("404", error_response("A track, folder, scene, layer or pad that does not exist"))
+            .response("409", error_response("Not possible now (e.g. a ninth layer, nothing playing)"))
             .security(super::openapi::gm_key_requirement())
             .build();
         doc.paths.paths.insert(format!("/api/session/{}", command.name), PathItem::new(HttpMethod::Post, operation));
