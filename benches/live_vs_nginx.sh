@@ -16,8 +16,9 @@ cargo build --release --locked --bin bardcast >/dev/null
 ulimit -n 16384
 
 work=$(mktemp -d)
-bport=38231
-nport=38232
+# Below the ephemeral range (32768-60999), which a load run before this one may still hold in TIME-WAIT.
+bport=18231
+nport=18232
 cleanup() { kill "${bpid:-}" 2>/dev/null || true; nginx -p "$work" -c "$work/nginx.conf" -s stop 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
 
