@@ -55,7 +55,7 @@
  *    error (the acquisition decision after it) is beyond landingToleranceMs
  *    (a nearer one is seeked again or glided), once the landing error is
  *    predictable (seekBias learned: the first landing of
- *    a fresh device teaches it, so a healthy join is still two quick seeks), or
+ *    a page load teaches it, so a healthy join is still two quick seeks), or
  *    if a stall follows within stallWatchMs of its readings coming back (then
  *    what its landing taught seekBias is taken back). It settled if neither. After n unsettled seeks in a row the next seek waits
  *    backoffBaseMs * 2^(n-1) after the last one (1, 2, 4 … capped at
@@ -73,6 +73,13 @@
  *
  * Errors are in milliseconds; positive means this listener is ahead.
  */
+
+/**
+ * The controller's settings for the browser's own HLS (Safari): rare, small rate steps (a
+ * correction starts at 8 ms and moves the rate by at most 1 %), each checked for effect; seeks
+ * once rate changes do nothing.
+ */
+export const NATIVE_SYNC_OPTIONS = Object.freeze({ watchRate: true, startMs: 8, stopMs: 2, maxRateDelta: 0.01 });
 
 /**
  * The room's D (ms) at server time `serverNow` (ms since epoch), and how fast it moves there
@@ -135,6 +142,11 @@ export class SyncController {
    * @param {number} [opts.troubleWindowMs=30000] window (ms) for strugglingAfter
    * @param {number} [opts.stableMs=20000] playing this long (ms) without a stall or an unsettled seek ends struggling
    * @param {number} [opts.hugeErrorMs=3000] while struggling, seek only beyond this error (ms)
+   * @param {boolean} [opts.watchRate=false] check that each rate correction moved the error (Safari's native HLS
+   *   may ignore or stutter on rate changes): after rateIgnoredLimit corrections in a row that did not, correct
+   *   by seeking only, errors beyond seekOnlyMs
+   * @param {number} [opts.rateIgnoredLimit=2] see watchRate
+   * @param {number} [opts.seekOnlyMs=40] without a working rate, seek errors beyond this (ms); smaller ones stay
    */
   constructor({
     seekThresholdMs = 500,
@@ -164,12 +176,26 @@ export class SyncController {
     troubleWindowMs = 30_000,
     stableMs = 20_000,
     hugeErrorMs = 3000,
+    watchRate = false,
+    rateIgnoredLimit = 2,
+    seekOnlyMs = 40,
   } = {}) {
     Object.assign(this, {
       seekThresholdMs, seekConfirmMs, verifyEveryMs, windowMs, minSpanMs, startMs, stopMs, gainPerSecond,
       maxRateDelta, settleMs, seekSettleMs, acquireSeekMs, acquireSpanMs, agreeMs, acquireWaitMs, maxAcquireSeeks,
       stallSeekMs, drySeekMs, stallWatchMs, landingToleranceMs, backoffBaseMs, maxBackoffMs, strugglingAfter, troubleWindowMs, stableMs, hugeErrorMs,
+      watchRate, rateIgnoredLimit, seekOnlyMs,
     });
+    /** Whether rate changes move the error; false once they were refused or had no effect (see watchRate). */
+    this.rateWorks = true;
+    /**
+     * The last rate correction, until judged: the error (ms) it started from, at local ms `t`,
+     * the slope it was set for (ms per ms), and `end`, the local ms it ended (null while on).
+     * @type {{t: number, e: number, slope: number, end: number | null} | null}
+     */
+    this.rateCheck = null;
+    /** Rate corrections in a row that did not move the error. */
+    this.rateIgnoredInRow = 0;
     /** False until the error has been brought under acquireSeekMs since the input (re)appeared. */
     this.locked = false;
     this.acquireSeeks = 0;
@@ -177,6 +203,12 @@ export class SyncController {
     this.seekBias = seekBias;
     /** Whether seekBias comes from a landing seen (here or, passed in, in an earlier session). */
     this.biasLearned = seekBias !== 0;
+    /**
+     * Whether seekBias comes from a landing seen on this page load. One from an earlier session
+     * places the first seek, but that page may have been busier or quieter: the first landing
+     * here replaces it.
+     */
+    this.biasLearnedHere = false;
     /** Local ms of the first settled sample of the current acquisition, or null. */
     this.acquireSince = null;
     this.pendingSeekCheck = false;
@@ -206,6 +238,8 @@ export class SyncController {
     this.lastDelayMs = null;
     /** Local ms of the last seek. */
     this.lastSeekAt = -Infinity;
+    /** D (ms) when the last seek was made. */
+    this.delayAtSeekMs = 0;
     /** How long (ms) the readings took to come back after the last seek. */
     this.lastSeekGapMs = 0;
     /** Unsettled seeks since the last settled one: the backoff exponent. */
@@ -227,7 +261,7 @@ export class SyncController {
     /** @type {"stalls" | "seeks" | null} */
     this.strugglingReason = null;
     /** Counters, for tests and diagnostics. */
-    this.stats = { rateChanges: 0, seeks: 0, acquireSeeks: 0, stalls: 0, unsettledSeeks: 0, settledSeeks: 0, struggles: 0 };
+    this.stats = { rateChanges: 0, seeks: 0, acquireSeeks: 0, stalls: 0, unsettledSeeks: 0, settledSeeks: 0, struggles: 0, rateIgnored: 0 };
   }
 
   /**
@@ -319,13 +353,36 @@ export class SyncController {
     if (now - this.window[0].t < this.minSpanMs) return { error, rawError };
 
     if (this.rate === this.baseRate) {
+      if (this.rateCheck?.end != null) {
+        const { t, e, slope, end } = this.rateCheck;
+        this.rateCheck = null;
+        this.judgeRate(error - e, slope * (end - t));
+      }
+      if (!this.rateWorks) {
+        // Corrections by rate do nothing here: a seek for an error worth one, within the backoff.
+        if (Math.abs(error) <= this.seekOnlyMs || !this.seekAllowed(now, error)) return { error, rawError };
+        this.unlock();
+        return this.seek(target, error, now);
+      }
       // A rate change is not free (Chromium can lose tens of ms at one under load): none for
       // an error the clock estimate cannot vouch for.
       if (Math.abs(error) <= Math.max(this.startMs, uncertaintyMs)) return { error, rawError };
       return { ...this.correct(error, now), error, rawError };
     }
+    if (this.rateCheck && this.rateCheck.end === null) {
+      // While the rate is on, the readings themselves (not the projection, which assumes the
+      // rate works) show whether the error moves with it.
+      const n = this.window.length;
+      const meanE = this.window.reduce((s, x) => s + x.e, 0) / n;
+      const meanT = this.window.reduce((s, x) => s + x.t, 0) / n;
+      const { t, e, slope } = this.rateCheck;
+      const verdict = this.judgeRate(meanE - e, slope * (meanT - t));
+      if (verdict !== "unknown") this.rateCheck = null;
+      if (verdict === "ignored") return { ...this.setRate(this.baseRate, now, this.settleMs), error: meanE, rawError };
+    }
     const correctingAhead = this.rate < this.baseRate;
     if (Math.abs(error) < this.stopMs || (error > 0) !== correctingAhead) {
+      if (this.rateCheck && this.rateCheck.end === null) this.rateCheck.end = now;
       return { ...this.setRate(this.baseRate, now, this.settleMs), error, rawError };
     }
     if (Math.abs(error) > 2 * Math.abs(this.correcting) + this.startMs) {
@@ -359,19 +416,28 @@ export class SyncController {
     if (this.window.length < 2 || now - this.window[0].t < this.acquireSpanMs) return { error, rawError, ...verify };
     if (this.pendingSeekCheck) {
       // How far the last seek landed from its target: learn it for the next one. The first
-      // landing is taken whole; later ones are averaged in, so that one seek that had to wait
-      // for data (after a stall) does not throw the next one off.
+      // landing of the page load, and a landing after an earlier seek of the same acquisition
+      // (the residual is what the bias missed), are taken whole; the first landing of a later
+      // acquisition is averaged in, so that one odd landing does not throw the next seek off.
+      // Halving the residual on every seek left a busy page above acquireSeekMs after
+      // maxAcquireSeeks and locked it 3 s late.
       this.pendingSeekCheck = false;
+      const sameAcquisition = this.acquireSeeks >= 2;
       const predictable = this.biasLearned;
       if (this.judging) this.judging.before = { seekBias: this.seekBias, biasLearned: this.biasLearned };
+      // The room's D moved since the seek (a step while joining): the target moved by that
+      // much, which is no part of where the seek landed.
+      const landing = error - (this.lastDelayMs - this.delayAtSeekMs);
       // A seek outside the buffer waits for data, and lands late by that wait: not a landing to learn.
       if (this.lastSeekGapMs <= this.drySeekMs) {
-        this.seekBias = Math.max(-300, Math.min(300, this.seekBias + (this.biasLearned ? 0.5 : 1) * error));
+        const weight = this.biasLearnedHere && !sameAcquisition ? 0.5 : 1;
+        this.seekBias = Math.max(-300, Math.min(300, this.seekBias + weight * landing));
         this.biasLearned = true;
+        this.biasLearnedHere = true;
       }
       // A landing that could not be predicted (the first one teaches the bias) is no failure.
       if (this.judging) {
-        if (predictable && Math.abs(error) > this.landingToleranceMs) this.seekUnsettled(now);
+        if (predictable && Math.abs(landing) > this.landingToleranceMs) this.seekUnsettled(now);
         else this.judging.landed = true;
       }
     }
@@ -403,7 +469,40 @@ export class SyncController {
   correct(error, now) {
     this.correcting = error;
     const delta = Math.max(-this.maxRateDelta, Math.min(this.maxRateDelta, this.gainPerSecond * error / 1000));
+    if (this.watchRate) this.rateCheck = { t: now, e: error, slope: -delta, end: null };
     return this.setRate(this.baseRate - delta, now, this.settleMs);
+  }
+
+  /**
+   * The element refused a rate (it threw, or reads back another): correct by seeking from now on.
+   * @param {number} now local ms
+   * @returns {SyncAction} back to the base rate, so the page stops asking
+   */
+  rateRefused(now) {
+    this.stats.rateIgnored += 1;
+    this.rateWorks = false;
+    this.rateCheck = null;
+    this.rate = this.baseRate;
+    this.restart(now, this.settleMs);
+    return { error: this.error, rawError: null };
+  }
+
+  /**
+   * Did a rate correction move the error (`moved`, ms) by at least a quarter of what it was
+   * set for (`expected`, ms)? Less than 4 ms expected tells nothing: readings are that noisy.
+   * @private
+   * @returns {"works" | "ignored" | "unknown"}
+   */
+  judgeRate(moved, expected) {
+    if (Math.abs(expected) < 4) return "unknown";
+    if (moved / expected >= 0.25) {
+      this.rateIgnoredInRow = 0;
+      return "works";
+    }
+    this.stats.rateIgnored += 1;
+    this.rateIgnoredInRow += 1;
+    if (this.rateIgnoredInRow >= this.rateIgnoredLimit) this.rateWorks = false;
+    return "ignored";
   }
 
   /**
@@ -425,6 +524,8 @@ export class SyncController {
    */
   seek(target, error, now) {
     this.stats.seeks += 1;
+    this.delayAtSeekMs = this.lastDelayMs;
+    this.rateCheck = null;
     this.acquireSince = null;
     this.pendingSeekCheck = true;
     this.lastSeekAt = now;

@@ -29,8 +29,9 @@ export function exchange(t0, offset, upMs, downMs, processingMs) {
  * reported time is off by `glitchMs` for a while right after a rate change.
  */
 export class FakeMedia {
-  constructor({ pdt, driftPpm = 0, noiseMs = 1, glitchMs = 18, glitchForMs = 250, random = rng(7) }) {
-    Object.assign(this, { pdt, drift: driftPpm * 1e-6, noiseMs, glitchMs, glitchForMs, random });
+  /** `ignoresRate`: like a player that accepts playbackRate but plays on at 1.0. */
+  constructor({ pdt, driftPpm = 0, noiseMs = 1, glitchMs = 18, glitchForMs = 250, random = rng(7), ignoresRate = false }) {
+    Object.assign(this, { pdt, drift: driftPpm * 1e-6, noiseMs, glitchMs, glitchForMs, random, ignoresRate });
     this.rate = 1;
     this.glitchUntil = -Infinity;
     this.seekingUntil = -Infinity;
@@ -74,6 +75,7 @@ export class FakeMedia {
     return this.seeking(now) || this.stalled(now);
   }
   setRate(rate, now) {
+    if (this.ignoresRate) return;
     this.rate = rate;
     this.glitchUntil = now + this.glitchForMs;
   }
