@@ -3,13 +3,25 @@
  * lets an element play after a gesture, so it is never replaced): hls.js
  * when `Hls.isSupported()` (checked first: Chromium also answers "maybe" to
  * native HLS, but then has no getStartDate() and cannot be synced), native
- * HLS with `getStartDate()` otherwise. A fatal hls.js error recreates the
+ * HLS with `getStartDate()` otherwise, or when the listener asks for it
+ * (`?engine=native`, or the page's setting). A fatal hls.js error recreates the
  * hls.js instance with backoff; the sync controller then seeks back in place.
  * A browser with neither (or native HLS without getStartDate()) still plays the
  * stream natively, unsynced, and the page says so.
+ *
+ * hls.js is the default everywhere it runs, iPhone included (ManagedMediaSource, iOS 17.1+):
+ * its position is exact from the first part, it takes the rate nudges without stutter, and
+ * parts fetched ahead cut a round trip from every part. Safari's own HLS is the other choice:
+ * its `getStartDate()` is known only after `loadeddata`, and rate changes stuttered there for
+ * others (Jellyfin turned its sync correction off on iOS), so its controller watches whether a
+ * rate change moves the error and falls back to seeks when not (`watchRate` in sync.js).
  */
 
 const SRC = "/hls/live.m3u8";
+/** Where the listener's engine choice is kept on the device. */
+const ENGINE_KEY = "bardcast.engine";
+/** The engine choices: "auto" lets the page decide (hls.js where it runs). */
+export const ENGINE_CHOICES = ["auto", "hlsjs", "native"];
 /** Parts fetched ahead that are kept for hls.js. */
 const MAX_PREFETCHED = 8;
 /** How long hls.js's request for a part waits for the same part fetched ahead before asking the network itself (ms). */
@@ -26,10 +38,92 @@ const PREFETCH_WAIT_MS = 3000;
  * @param {{hlsSupported: boolean, nativeHls: boolean, startDate: boolean}} can
  * @returns {"hls" | "native" | "unsynced" | "none"}
  */
-export function playbackMode({ hlsSupported, nativeHls, startDate }) {
+export function playbackMode({ hlsSupported, nativeHls, startDate, prefer = "auto" }) {
+  // The browser's own HLS when asked for, if it can be synced; otherwise the usual order.
+  if (prefer === "native" && nativeHls && startDate) return "native";
   if (hlsSupported) return "hls";
   if (!nativeHls) return "none";
   return startDate ? "native" : "unsynced";
+}
+
+/**
+ * The listener's engine choice (pure over its inputs): `?engine=` in the address for this visit
+ * (kiosks, tests), else the one kept on the device, else "auto".
+ * @param {string} search `location.search`
+ * @param {Storage | undefined} storage
+ * @returns {"auto" | "hlsjs" | "native"}
+ */
+export function enginePreference(search, storage = globalThis.localStorage) {
+  const fromAddress = new URLSearchParams(search).get("engine");
+  if (ENGINE_CHOICES.includes(fromAddress)) return fromAddress;
+  let stored = null;
+  try {
+    stored = storage?.getItem(ENGINE_KEY) ?? null;
+  } catch {
+    // storage disabled
+  }
+  return ENGINE_CHOICES.includes(stored) ? stored : "auto";
+}
+
+/** Keeps the listener's engine choice on the device (it takes effect on the next load). */
+export function storeEnginePreference(choice, storage = globalThis.localStorage) {
+  try {
+    if (choice === "auto") storage?.removeItem(ENGINE_KEY);
+    else storage?.setItem(ENGINE_KEY, choice);
+  } catch {
+    // storage disabled: the choice lasts this visit
+  }
+}
+
+/**
+ * The position of the browser's own HLS playback: `getStartDate()` (the PDT at currentTime 0)
+ * plus currentTime. Safari gives a start date only after `loadeddata` (NaN or a stale one
+ * before), so nothing is read until then; a start date that moves is taken only once two
+ * readings in a row agree on it (one odd reading is not a jump of the stream).
+ */
+export class NativePosition {
+  constructor() {
+    this.loaded = false;
+    /** The start date in use (ms since epoch), null until known. */
+    this.startMs = null;
+    /** A different start date seen once, waiting for a second reading. */
+    this.candidateMs = null;
+    /** Start date changes taken. */
+    this.jumps = 0;
+  }
+
+  /** A new load: nothing is known until its `loadeddata`. */
+  reset() {
+    this.loaded = false;
+    this.startMs = null;
+    this.candidateMs = null;
+  }
+
+  /** The element fired `loadeddata`. */
+  markLoaded() {
+    this.loaded = true;
+  }
+
+  /**
+   * PDT (ms since epoch) being played, or null while unknown.
+   * @param {{getStartDate?: () => Date, currentTime: number}} element
+   */
+  read(element) {
+    if (!this.loaded) return null;
+    const start = element.getStartDate?.().getTime();
+    if (!Number.isFinite(start) || start <= 0 || !Number.isFinite(element.currentTime)) return null;
+    if (this.startMs === null || Math.abs(start - this.startMs) < 1) {
+      this.startMs ??= start;
+      this.candidateMs = null;
+    } else if (this.candidateMs !== null && Math.abs(start - this.candidateMs) < 1) {
+      this.startMs = start;
+      this.candidateMs = null;
+      this.jumps += 1;
+    } else {
+      this.candidateMs = start;
+    }
+    return this.startMs + element.currentTime * 1000;
+  }
 }
 
 /**
@@ -81,17 +175,27 @@ export class LiveMedia {
    * @param {HTMLAudioElement} audio
    * @param {any} Hls the hls.js class, or null
    * @param {(message: string | null) => void} onTrouble a problem for the page to show, null when gone
+   * @param {"auto" | "hlsjs" | "native"} [prefer="auto"] the listener's engine choice
    */
-  constructor(audio, Hls, onTrouble) {
+  constructor(audio, Hls, onTrouble, prefer = "auto") {
     this.audio = audio;
     /** "hls" | "native" | "unsynced" | "none": see playbackMode. */
     this.mode = playbackMode({
       hlsSupported: Boolean(Hls?.isSupported()),
       nativeHls: audio.canPlayType("application/vnd.apple.mpegurl") !== "",
       startDate: typeof audio.getStartDate === "function",
+      prefer,
     });
     this.Hls = this.mode === "hls" ? Hls : null;
     this.native = this.mode === "native" || this.mode === "unsynced";
+    this.nativePosition = new NativePosition();
+    /**
+     * The engine as reported (see device_check.rs): hls.js prefers ManagedMediaSource where
+     * the browser has it (iPhone, Safari 17.1+).
+     */
+    this.engine = this.mode === "hls"
+      ? (globalThis.ManagedMediaSource ? "hlsjs-mms" : "hlsjs-mse")
+      : this.mode;
     this.onTrouble = onTrouble;
     this.hls = null;
     this.delaySeconds = 1;
@@ -105,7 +209,19 @@ export class LiveMedia {
     // own corrections: 20-listener harness spread p95 25–35 ms against 4 ms.
     audio.preservesPitch = false;
     audio.addEventListener("playing", () => { this.failures = 0; });
-    if (this.native) audio.addEventListener("error", () => this.recover());
+    if (this.engine === "hlsjs-mms") {
+      // AirPlay (see keepAirPlay): the receiver fetches the stream itself and plays it on its
+      // own timing, not in step with the table; the page stops loading meanwhile.
+      audio.addEventListener("webkitcurrentplaybacktargetiswirelesschanged", () => {
+        if (/** @type {any} */ (audio).webkitCurrentPlaybackTargetIsWireless) this.hls?.stopLoad();
+        else this.hls?.startLoad(-1);
+      });
+    }
+    if (this.native) {
+      audio.addEventListener("error", () => this.recover());
+      audio.addEventListener("loadstart", () => this.nativePosition.reset());
+      audio.addEventListener("loadeddata", () => this.nativePosition.markLoaded());
+    }
   }
 
   /** Whether this browser can play the stream at all. */
@@ -143,8 +259,7 @@ export class LiveMedia {
       const date = this.hls.playingDate;
       return date ? date.getTime() : null;
     }
-    const start = this.audio.getStartDate?.().getTime();
-    return Number.isFinite(start) ? start + this.audio.currentTime * 1000 : null;
+    return this.nativePosition.read(this.audio);
   }
 
   /** Seconds of media buffered ahead of the playhead. */
@@ -232,6 +347,7 @@ export class LiveMedia {
     });
     hls.loadSource(SRC);
     hls.attachMedia(this.audio);
+    if (this.engine === "hlsjs-mms") keepAirPlay(this.audio, hls, Hls);
     this.hls = hls;
     window.hls = hls;
   }
@@ -277,4 +393,25 @@ export function prefetchingLoader(Loader, media) {
       super.abortInternal();
     }
   };
+}
+
+/**
+ * AirPlay with hls.js on ManagedMediaSource (WebKit's "MSE with AirPlay" pattern): a
+ * ManagedMediaSource opens only once remote playback is disabled or an alternative source
+ * AirPlay can play is present, and hls.js disables it. So the stream's playlist goes in as a
+ * second <source> (after hls.js's blob one), remote playback is allowed again once the media
+ * source is attached. While AirPlay plays, hls.js stops loading (see LiveMedia's constructor).
+ * @param {HTMLMediaElement} audio
+ * @param {any} hls
+ * @param {any} Hls the hls.js class (for its events)
+ */
+export function keepAirPlay(audio, hls, Hls) {
+  const alternative = document.createElement("source");
+  alternative.type = "application/x-mpegURL";
+  alternative.src = SRC;
+  hls.on(Hls.Events.MEDIA_ATTACHED, () => {
+    if (!alternative.isConnected) audio.append(alternative);
+    audio.disableRemotePlayback = false;
+  });
+  hls.on(Hls.Events.MEDIA_DETACHING, () => alternative.remove());
 }

@@ -1,6 +1,6 @@
 import test from "node:test";
 import assert from "node:assert/strict";
-import { nextPartUrl, playbackMode, playRejection, prefetchingLoader } from "../js/media.js";
+import { NativePosition, enginePreference, nextPartUrl, playbackMode, playRejection, prefetchingLoader, storeEnginePreference } from "../js/media.js";
 
 test("playbackMode: hls.js first, native HLS with getStartDate() synced, without it unsynced", () => {
   assert.equal(playbackMode({ hlsSupported: true, nativeHls: true, startDate: false }), "hls", "Chromium: hls.js, not its 'maybe'");
@@ -97,4 +97,67 @@ test("prefetchingLoader: an aborted request does not answer when the bytes arriv
   await tick();
   assert.equal(got.length, 0);
   assert.equal(loader.network, 0);
+});
+
+test("playbackMode: the listener may ask for the browser's own HLS where it can be synced", () => {
+  assert.equal(playbackMode({ hlsSupported: true, nativeHls: true, startDate: true, prefer: "native" }), "native", "Safari, ?engine=native");
+  assert.equal(playbackMode({ hlsSupported: true, nativeHls: true, startDate: false, prefer: "native" }), "hls", "Chromium cannot: hls.js");
+  assert.equal(playbackMode({ hlsSupported: true, nativeHls: true, startDate: true, prefer: "hlsjs" }), "hls");
+  assert.equal(playbackMode({ hlsSupported: false, nativeHls: true, startDate: true, prefer: "hlsjs" }), "native", "no hls.js: native");
+});
+
+test("enginePreference: the address, else the device's choice, else auto", () => {
+  const storage = new Map();
+  const store = { getItem: (k) => storage.get(k) ?? null, setItem: (k, v) => storage.set(k, v), removeItem: (k) => storage.delete(k) };
+  assert.equal(enginePreference("", store), "auto");
+  storeEnginePreference("native", store);
+  assert.equal(enginePreference("", store), "native");
+  assert.equal(enginePreference("?engine=hlsjs", store), "hlsjs");
+  assert.equal(enginePreference("?engine=flash", store), "native", "an unknown choice is ignored");
+  storeEnginePreference("auto", store);
+  assert.equal(enginePreference("", store), "auto");
+  const broken = { getItem: () => { throw new Error("disabled"); } };
+  assert.equal(enginePreference("", broken), "auto");
+});
+
+/** A native-HLS element as Safari shows it: a start date that is NaN before `loadeddata`. */
+function nativeElement({ start = NaN, time = 0 } = {}) {
+  return { start, currentTime: time, getStartDate() { return new Date(this.start); } };
+}
+
+test("NativePosition: nothing before loadeddata, NaN start dates give nothing, position = start date + currentTime", () => {
+  const pos = new NativePosition();
+  const el = nativeElement({ start: 1_764_000_000_000, time: 12.5 });
+  assert.equal(pos.read(el), null, "before loadeddata the start date may be stale");
+  pos.markLoaded();
+  assert.equal(pos.read(el), 1_764_000_012_500);
+  el.start = NaN;
+  assert.equal(pos.read(el), null);
+  el.start = 0;
+  assert.equal(pos.read(el), null, "the epoch is no start date");
+  el.start = 1_764_000_000_000;
+  el.currentTime = NaN;
+  assert.equal(pos.read(el), null);
+  pos.reset();
+  el.currentTime = 1;
+  assert.equal(pos.read(el), null, "a new load waits for its loadeddata");
+  assert.equal(pos.read({ currentTime: 1 }), null, "no getStartDate at all");
+});
+
+test("NativePosition: one odd start date is ignored, a start date that stays is taken", () => {
+  const pos = new NativePosition();
+  pos.markLoaded();
+  const el = nativeElement({ start: 1_764_000_000_000, time: 10 });
+  assert.equal(pos.read(el), 1_764_000_010_000);
+  el.start += 2000; // one reading off by 2 s
+  assert.equal(pos.read(el), 1_764_000_010_000);
+  el.start -= 2000;
+  assert.equal(pos.read(el), 1_764_000_010_000);
+  assert.equal(pos.jumps, 0);
+  el.start += 6000; // the stream's timeline moved for good
+  pos.read(el);
+  assert.equal(pos.read(el), 1_764_000_016_000);
+  assert.equal(pos.jumps, 1);
+  el.start += 0.4; // rounding of the date: no jump
+  assert.equal(pos.read(el), 1_764_000_016_000);
 });
