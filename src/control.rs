@@ -15,6 +15,7 @@ use serde_json::{json, Value};
 use tokio::sync::watch;
 
 use crate::clock::{unix_ms, Clock};
+use crate::device_check::{CheckSummary, Correction, Engine};
 use crate::http::AppError;
 use crate::library::Library;
 use crate::room::delay::ListenerReport;
@@ -53,8 +54,14 @@ pub struct ListenerInfo {
     pub struggling: bool,
     /// The speaker delay the page plays ahead by (Bluetooth), ms.
     pub output_delay_ms: Option<f64>,
+    /// How the page plays the stream (`hlsjs-mse`, `hlsjs-mms`, `native`, `unsynced`, `none`).
+    pub engine: Option<Engine>,
+    /// How its controller corrects: `rate`, `seek` (rate changes had no effect there) or `none`.
+    pub correction: Option<Correction>,
     /// Unix ms of the last report.
     pub last_report_at: Option<u64>,
+    /// The result of a device check (`/check`) this page ran, if it ran one.
+    pub check: Option<CheckSummary>,
 }
 
 /// Every connected client, for the GM's listeners panel; cheap to clone.
@@ -91,7 +98,10 @@ impl Listeners {
                     state: None,
                     struggling: false,
                     output_delay_ms: None,
+                    engine: None,
+                    correction: None,
                     last_report_at: None,
+                    check: None,
                 },
             );
         }
@@ -111,6 +121,20 @@ impl Listeners {
         let mut list: Vec<_> = self.inner.lock().map(|m| m.values().cloned().collect()).unwrap_or_default();
         list.sort_by(|a, b| a.client_id.len().cmp(&b.client_id.len()).then(a.client_id.cmp(&b.client_id)));
         list
+    }
+
+    /// Shows a device check's result on the row of the page that ran it; false when that
+    /// page is no longer connected.
+    pub fn attach_check(&self, client_id: &str, check: CheckSummary) -> bool {
+        let attached = self
+            .inner
+            .lock()
+            .map(|mut map| map.get_mut(client_id).map(|l| l.check = Some(check)).is_some())
+            .unwrap_or(false);
+        if attached {
+            self.changed.send_modify(|n| *n += 1);
+        }
+        attached
     }
 
     /// Listeners (not GMs) connected now.
@@ -170,7 +194,23 @@ enum ClientMessage {
         #[serde(rename = "outputDelayMs")]
         output_delay_ms: Option<f64>,
         device: Option<String>,
+        /// How it plays the stream; an engine this server does not know is left out.
+        #[serde(default, deserialize_with = "known_or_none")]
+        engine: Option<Engine>,
+        /// How its controller corrects.
+        #[serde(default, deserialize_with = "known_or_none")]
+        correction: Option<Correction>,
     },
+}
+
+/// A value of a known set, or None for anything else (a newer page's value is no error).
+fn known_or_none<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::de::DeserializeOwned,
+{
+    let value = Option::<Value>::deserialize(deserializer)?;
+    Ok(value.and_then(|v| serde_json::from_value(v).ok()))
 }
 
 fn now_ms_f64(clock: &dyn Clock) -> f64 {
@@ -363,6 +403,8 @@ async fn handle(
             late_ms,
             output_delay_ms,
             device,
+            engine,
+            correction,
         } => {
             let at = unix_ms(ctx.clock.now());
             if let Some(e) = sync_error {
@@ -384,6 +426,8 @@ async fn handle(
                 l.state = state.map(|s| s.chars().take(20).collect());
                 l.struggling = struggling.unwrap_or(false);
                 l.output_delay_ms = output_delay_ms.filter(|v| v.is_finite());
+                l.engine = engine;
+                l.correction = correction;
                 if let Some(d) = device {
                     l.device = Some(d.chars().take(120).collect());
                 }

@@ -7,6 +7,7 @@ pub mod cache;
 pub mod clock;
 pub mod config;
 pub mod control;
+pub mod device_check;
 pub mod gm_key;
 pub mod http;
 pub mod ids;

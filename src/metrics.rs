@@ -6,6 +6,8 @@ use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
+use crate::device_check::{Engine, Verdict};
+
 /// Upper bounds (ms) of the reported sync error histogram buckets.
 const SYNC_BUCKETS_MS: [f64; 11] = [1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 5000.0];
 
@@ -30,6 +32,8 @@ struct Inner {
     gm_key_wrong: AtomicU64,
     /// GM keys refused unchecked, from an address that sent too many wrong ones.
     gm_key_throttled: AtomicU64,
+    /// Device checks received since start, by engine and verdict (indices into `Engine::ALL`, `Verdict::ALL`).
+    device_checks: [[AtomicU64; Verdict::ALL.len()]; Engine::ALL.len()],
 }
 
 impl Metrics {
@@ -58,6 +62,13 @@ impl Metrics {
     pub fn count_gm_key_refusal(&self, throttled: bool) {
         let c = if throttled { &self.inner.gm_key_throttled } else { &self.inner.gm_key_wrong };
         c.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts one device check received.
+    pub fn count_device_check(&self, engine: Engine, verdict: Verdict) {
+        let e = Engine::ALL.iter().position(|x| *x == engine).unwrap_or(0);
+        let v = Verdict::ALL.iter().position(|x| *x == verdict).unwrap_or(0);
+        self.inner.device_checks[e][v].fetch_add(1, Ordering::Relaxed);
     }
 
     /// Counts one answered request by its route template and status.
@@ -123,6 +134,23 @@ impl Metrics {
             "bardcast_gm_key_refusals_total{{reason=\"throttled\"}} {}",
             m.gm_key_throttled.load(Ordering::Relaxed)
         );
+        header(
+            out,
+            "bardcast_device_checks_total",
+            "counter",
+            "Device checks (/check) received, by engine and verdict.",
+        );
+        for (e, engine) in Engine::ALL.iter().enumerate() {
+            for (v, verdict) in Verdict::ALL.iter().enumerate() {
+                let _ = writeln!(
+                    out,
+                    "bardcast_device_checks_total{{engine=\"{}\",verdict=\"{}\"}} {}",
+                    engine.label(),
+                    verdict.label(),
+                    m.device_checks[e][v].load(Ordering::Relaxed)
+                );
+            }
+        }
     }
 }
 

@@ -12,6 +12,7 @@ mod hls;
 mod library;
 mod metrics;
 mod openapi;
+mod reports;
 mod scenes;
 mod session;
 
@@ -53,6 +54,7 @@ pub fn router(state: AppState) -> Router {
         .merge(cache::routes())
         .merge(session::routes())
         .merge(scenes::routes())
+        .merge(reports::routes())
         .routes(routes!(audio::serve_track))
         .routes(routes!(control::upgrade))
         .routes(routes!(metrics::render))
@@ -69,6 +71,7 @@ pub fn router(state: AppState) -> Router {
     document.publish(doc);
     app.route("/api/{*rest}", any(|| async { AppError::NotFound("endpoint") }))
         .route_service("/gm", ServeFile::new(player.join("gm.html")))
+        .route_service("/check", ServeFile::new(player.join("check.html")))
         .fallback_service(ServeDir::new(&player))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(CorsLayer::permissive())

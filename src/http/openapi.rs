@@ -47,6 +47,7 @@ impl Document {
         (name = "library", description = "Tracks, their files and scans"),
         (name = "folders", description = "The GM's folders of tracks"),
         (name = "cache", description = "Pre-segmenting"),
+        (name = "checks", description = "Device checks from the /check page"),
         (name = "stream", description = "The live LL-HLS stream"),
         (name = "system", description = "Health, clock, metrics and this document")
     )

@@ -7,6 +7,7 @@ use rusqlite::{params, Connection, OptionalExtension, Row, Transaction};
 
 use super::error::{Error, Result};
 use super::model::{Folder, FolderPatch, Page, ScanError, Track, TrackQuery, TrackSort, MAX_PAGE_LIMIT};
+use crate::device_check::{CheckReport, StoredCheck, KEPT_CHECKS};
 use crate::ids::{FolderId, SceneId, TrackId};
 use crate::scene::{
     FolderRefInfo, Scene, SceneExport, SceneSpec, TrackRefInfo, EXPORT_FORMAT, EXPORT_VERSION, MAX_SCENES,
@@ -16,6 +17,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_init.sql"),
     include_str!("migrations/0002_loudness.sql"),
     include_str!("migrations/0003_scenes.sql"),
+    include_str!("migrations/0004_device_checks.sql"),
 ];
 
 /// Columns selected for a [`Track`], in the order [`track_from_row`] reads them.
@@ -556,6 +558,46 @@ impl Db {
         self.scenes()
     }
 
+    // ---- device checks ----
+
+    /// Keeps a device check (already checked with [`CheckReport::normalize`]), dropping the
+    /// oldest beyond [`KEPT_CHECKS`].
+    pub fn add_device_check(&mut self, received_at: u64, report: &CheckReport) -> Result<StoredCheck> {
+        let json = serde_json::to_string(report).map_err(|e| Error::Invalid(format!("report: {e}")))?;
+        let tx = self.conn.transaction()?;
+        tx.execute(
+            "INSERT INTO device_checks(received_at, report) VALUES (?1, ?2)",
+            params![received_at as i64, json],
+        )?;
+        let id = tx.last_insert_rowid();
+        tx.execute(
+            "DELETE FROM device_checks WHERE id <= (SELECT id FROM device_checks ORDER BY id DESC LIMIT 1 OFFSET ?1)",
+            [KEPT_CHECKS],
+        )?;
+        tx.commit()?;
+        Ok(StoredCheck { id, received_at, report: report.clone() })
+    }
+
+    /// The newest `limit` device checks, newest first. One whose stored report cannot be read
+    /// (written by a newer version) is left out and logged.
+    pub fn device_checks(&self, limit: u32) -> Result<Vec<StoredCheck>> {
+        let mut stmt =
+            self.conn.prepare("SELECT id, received_at, report FROM device_checks ORDER BY id DESC LIMIT ?1")?;
+        let rows = stmt
+            .query_map([limit], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, String>(2)?)))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(id, received_at, json)| match serde_json::from_str(&json) {
+                Ok(report) => Some(StoredCheck { id, received_at: received_at.max(0) as u64, report }),
+                Err(e) => {
+                    tracing::warn!(id, error = %e, "skipping a device check that cannot be read");
+                    None
+                }
+            })
+            .collect())
+    }
+
     /// Every scene with the tracks' paths and the folders' names, for another server.
     pub fn export_scenes(&self) -> Result<SceneExport> {
         let scenes: Vec<SceneSpec> = self.scene_rows(None)?.into_iter().map(|(_, _, spec)| spec).collect();
@@ -905,6 +947,34 @@ fn fts_query(text: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn device_checks_keep_the_newest_few_hundred_newest_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut db = Db::open(&dir.path().join("db.sqlite")).unwrap();
+        let mut report: CheckReport = serde_json::from_value(serde_json::json!({
+            "device": "d", "userAgent": "ua", "engine": "native", "verdict": "fair", "started": true, "seconds": 60,
+            "samples": 1, "stalls": 0, "seeks": 0, "rateChanges": 0, "rateIgnored": 3, "correction": "seek",
+            "hiddenSeconds": 0, "outputDelayMs": 0
+        }))
+        .unwrap();
+        for i in 0..KEPT_CHECKS + 5 {
+            report.samples = i;
+            db.add_device_check(1000 + u64::from(i), &report).unwrap();
+        }
+        let all = db.device_checks(KEPT_CHECKS + 100).unwrap();
+        assert_eq!(all.len(), KEPT_CHECKS as usize);
+        assert_eq!(all[0].report.samples, KEPT_CHECKS + 4, "newest first");
+        assert_eq!(all.last().unwrap().report.samples, 5, "the five oldest made room");
+        assert_eq!(all[0].received_at, 1000 + u64::from(KEPT_CHECKS + 4));
+        // A row this version cannot read (a newer server's) is skipped, not an error.
+        db.conn
+            .execute("INSERT INTO device_checks(received_at, report) VALUES (1, '{\"engine\": \"quantum\"}')", [])
+            .unwrap();
+        let newest = db.device_checks(2).unwrap();
+        assert_eq!(newest.len(), 1);
+        assert_eq!(newest[0].report.samples, KEPT_CHECKS + 4);
+    }
 
     #[test]
     fn fts_query_quotes_words_as_prefixes() {
