@@ -116,6 +116,7 @@ export function createApi({ fetch = (...a) => globalThis.fetch(...a), base = "",
      */
     command: (name, body = {}) => post(`/api/session/${id(name)}`, body),
     scenes: () => request("GET", "/api/scenes"),
+    deviceChecks: () => request("GET", "/api/reports?limit=20"),
     createScene: (spec) => post("/api/scenes", spec),
     updateScene: (sceneId, spec) => request("PUT", `/api/scenes/${id(sceneId)}`, spec),
     deleteScene: (sceneId) => request("DELETE", `/api/scenes/${id(sceneId)}`),

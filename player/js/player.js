@@ -4,10 +4,10 @@
  * require), keeps it in sync every SYNC_TICK_MS and reports to the server.
  */
 import { ClockOffset } from "./clock.js";
-import { SyncController, delayAt } from "./sync.js";
+import { NATIVE_SYNC_OPTIONS, SyncController, delayAt } from "./sync.js";
 import { ControlClient, wsUrl } from "./control.js";
 import { ClockProbe } from "./probe.js";
-import { LiveMedia, loadHls, playRejection } from "./media.js";
+import { ENGINE_CHOICES, LiveMedia, enginePreference, loadHls, playRejection, storeEnginePreference } from "./media.js";
 import { Volume } from "./volume.js";
 import { initialOutputDelay, parseOutputDelay, storeOutputDelay, suggestedOutputDelay } from "./speaker.js";
 import { coverUrl } from "./api.js";
@@ -42,6 +42,7 @@ const ui = {
   volume: /** @type {HTMLInputElement} */ ($("#volume")),
   outputDelay: /** @type {HTMLInputElement} */ ($("#output-delay")),
   outputHint: $("#output-hint"),
+  engine: /** @type {HTMLSelectElement} */ ($("#engine")),
   sync: $("#sync"),
 };
 const audio = /** @type {HTMLAudioElement} */ ($("#audio"));
@@ -50,11 +51,15 @@ const audio = /** @type {HTMLAudioElement} */ ($("#audio"));
 const now = () => performance.timeOrigin + performance.now();
 const device = deviceName(navigator.userAgent, navigator.maxTouchPoints);
 const clock = new ClockOffset();
-const sync = new SyncController({ seekBias: storedSeekBias() });
+/** Replaced once the engine is known (the browser's own HLS gets NATIVE_SYNC_OPTIONS). */
+let sync = new SyncController({ seekBias: storedSeekBias() });
 let savedSeekBias = sync.seekBias;
 const volume = new Volume(audio);
 /** This device's speaker delay (ms, see speaker.js): the page plays that much ahead of the room. */
 let outputDelayMs = initialOutputDelay(location.search).ms;
+/** What the browser reports as its output latency (ms, AudioContext.outputLatency), null if it does not. */
+let outputLatencyMs = null;
+const engineChoice = enginePreference(location.search);
 let media = null;
 /** Latest session state from the server, or null. */
 let session = null;
@@ -98,6 +103,8 @@ const control = new ControlClient({
     locked: sync.locked,
     outputDelayMs,
     device,
+    engine: media?.engine ?? null,
+    correction: correction(),
   }),
 });
 
@@ -139,7 +146,27 @@ window.bardcast = {
   get bufferAhead() { return media && joined ? media.bufferAhead() : 0; },
   /** How the stream plays: "hls" | "native" | "unsynced" | "none" (null while loading). */
   get mode() { return media?.mode ?? null; },
+  /** The engine as reported: "hlsjs-mse" | "hlsjs-mms" | "native" | "unsynced" | "none" (null while loading). */
+  get engine() { return media?.engine ?? null; },
+  /** The controller is done joining. */
+  get locked() { return sync.locked; },
+  /** Whether rate changes move the error here (else the controller corrects by seeking). */
+  get rateWorks() { return sync.rateWorks; },
+  /** The control socket's id for this page, null before `welcome`. */
+  get clientId() { return control.clientId; },
+  get device() { return device; },
+  get outputDelayMs() { return outputDelayMs; },
+  /** AudioContext.outputLatency (ms) where the browser reports it after Join, else null. */
+  get outputLatencyMs() { return outputLatencyMs; },
+  /** Starts playback, as the Join button does (call inside a user gesture). */
+  join,
 };
+
+/** How this page corrects a sync error, as reported: "rate", "seek" (rate changes do nothing here) or "none". */
+function correction() {
+  if (!media?.syncable) return "none";
+  return sync.rateWorks ? "rate" : "seek";
+}
 
 function storedSeekBias() {
   try {
@@ -230,8 +257,24 @@ function tick() {
   saveSeekBias();
   if (action.verifyClock) measureClock();
   if (action.seekTo !== undefined && pdt !== null) media.seekBy((action.seekTo - pdt) / 1000);
-  if (action.playbackRate !== undefined) audio.playbackRate = action.playbackRate;
+  if (action.playbackRate !== undefined) setRate(action.playbackRate, local);
   showSync(action.error, action.struggling);
+}
+
+/** Sets the element's rate; one it throws at or reads back otherwise is refused, and the controller turns to seeks. */
+function setRate(rate, local) {
+  try {
+    audio.playbackRate = rate;
+    if (Math.abs(audio.playbackRate - rate) < 1e-3) return;
+  } catch {
+    // refused
+  }
+  sync.rateRefused(local);
+  try {
+    audio.playbackRate = 1;
+  } catch {
+    // nothing more to do
+  }
 }
 
 /** The lateness measured since the last report (ms, rounded), and a fresh start. */
@@ -380,6 +423,7 @@ function offerOutputLatency() {
   }
   // The figure is known once the context runs.
   setTimeout(() => {
+    if (Number.isFinite(context.outputLatency)) outputLatencyMs = Math.round(context.outputLatency * 1000);
     const ms = suggestedOutputDelay(context.outputLatency, outputDelayMs);
     context.close().catch(() => {});
     if (ms === null) return;
@@ -420,8 +464,21 @@ document.addEventListener("visibilitychange", () => {
 
 ui.join.disabled = true;
 ui.join.textContent = "Loading…";
-media = new LiveMedia(audio, await loadHls(), (message) => showTrouble("playback", message));
+ui.engine.value = engineChoice;
+ui.engine.addEventListener("change", () => {
+  if (!ENGINE_CHOICES.includes(ui.engine.value)) return;
+  storeEnginePreference(ui.engine.value);
+  // The engine is chosen at load; an address that names one would override the new choice.
+  const url = new URL(location.href);
+  url.searchParams.delete("engine");
+  location.replace(url.href);
+});
+media = new LiveMedia(audio, await loadHls(), (message) => showTrouble("playback", message), engineChoice);
+if (media.mode === "native") sync = new SyncController({ seekBias: storedSeekBias(), ...NATIVE_SYNC_OPTIONS });
+savedSeekBias = sync.seekBias;
+ui.engine.title = `Playing with ${media.engine}`;
 ui.join.disabled = false;
 ui.join.textContent = "Join the table";
 control.start();
 setInterval(tick, SYNC_TICK_MS);
+window.dispatchEvent(new Event("bardcast:ready"));

@@ -1,5 +1,6 @@
 /**
- * Listeners panel (device, connection, sync error, buffer, rtt, state) and
+ * Listeners panel (device, engine, connection, sync error, buffer, rtt, state, the result of
+ * a device check run on it), the recent device checks (`/check`), and
  * library status: scan button + progress, pre-segmenting progress. Fed by
  * socket messages, with REST polling while a scan or pre-segmenting runs
  * (so progress still moves if the socket is down).
@@ -9,6 +10,13 @@ import { formatBytes, formatMs } from "../format.js";
 
 /** Poll period while work is running (ms). */
 const POLL_MS = 2000;
+const ENGINE_NAMES = { "hlsjs-mse": "hls.js", "hlsjs-mms": "hls.js (MMS)", native: "native HLS", unsynced: "unsynced", none: "no HLS" };
+const VERDICT_QUALITY = { good: "good", fair: "fair", poor: "poor", failed: "poor" };
+
+/** A check's result in a few words: verdict and sync p95. */
+function checkLine(c) {
+  return `${c.verdict}${c.syncP95Ms === null || c.syncP95Ms === undefined ? "" : `, p95 ${c.syncP95Ms} ms`}`;
+}
 
 /**
  * @param {import("../dashboard.js").Context} ctx
@@ -18,12 +26,19 @@ export function createStatus(ctx, panels) {
   const rows = h("tbody", { "data-testid": "listeners" });
   const heading = h("span", { "data-testid": "listener-count", text: "0" });
   const delay = h("p", { class: "muted small", "data-testid": "playback-delay", text: "" });
+  const checks = h("ul", { class: "checks small", "data-testid": "device-checks" });
+  const checksCount = h("span", { text: "" });
   panels.listeners.append(
     h("h2", {}, "Listeners ", heading),
     delay,
     h("table", { class: "listeners" },
       h("thead", {}, h("tr", {}, ["Device", "Sync", "Buffer", "RTT", "State"].map((t) => h("th", { text: t })))),
       rows),
+    h("details", { class: "checks-panel" },
+      h("summary", {}, "Device checks", checksCount),
+      h("p", { class: "muted small" }, "Players open ", h("a", { href: "/check", target: "_blank", text: "/check" }),
+        " on their device: a minute later the result shows here."),
+      checks),
   );
 
   const scanButton = h("button", { type: "button", "data-testid": "scan-button", text: "Scan library", onClick: scan });
@@ -67,17 +82,37 @@ export function createStatus(ctx, panels) {
       rows.replaceChildren(h("tr", {}, h("td", { colspan: 5, class: "muted", text: "Nobody connected yet." })));
       return;
     }
+    const newCheck = listeners.some((l) => l.check && !seenChecks.has(`${l.clientId}@${l.check.receivedAt}`));
+    if (newCheck) refreshChecks();
     rows.replaceChildren(...listeners.map((l) => {
       const size = Math.abs(l.syncError ?? NaN);
       const quality = !Number.isFinite(size) ? "" : size < 10 ? "q-good" : size < 50 ? "q-fair" : "q-poor";
       return h("tr", { "data-testid": "listener-row", "data-client-id": l.clientId, "data-connected": String(Boolean(l.connected)) },
         h("td", { text: `${l.device || "unknown"}${l.role === "gm" ? " (GM)" : ""}` },
-          l.outputDelayMs > 0 ? h("span", { class: "muted small", "data-testid": "listener-speaker", text: ` · speaker ${Math.round(l.outputDelayMs)} ms` }) : null),
+          l.engine ? h("span", { class: "muted small", "data-testid": "listener-engine", text: ` · ${ENGINE_NAMES[l.engine] ?? l.engine}` }) : null,
+          l.correction === "seek" ? h("span", { class: "warn small", text: " · corrects by jumps" }) : null,
+          l.outputDelayMs > 0 ? h("span", { class: "muted small", "data-testid": "listener-speaker", text: ` · speaker ${Math.round(l.outputDelayMs)} ms` }) : null,
+          l.check ? h("span", { class: `small q-${VERDICT_QUALITY[l.check.verdict]}`, "data-testid": "listener-check", text: ` · check: ${checkLine(l.check)}` }) : null),
         h("td", { class: quality, "data-testid": "listener-sync", text: formatMs(l.syncError) }),
         h("td", { text: Number.isFinite(l.buffer) ? `${l.buffer.toFixed(1)} s` : "–" }),
         h("td", { text: Number.isFinite(l.rtt) ? `${Math.round(l.rtt)} ms` : "–" }),
         h("td", { "data-testid": "listener-state", text: !l.connected ? "offline" : l.struggling ? `${l.state ?? "–"}, can't keep up` : l.state ?? "–" }));
     }));
+  }
+
+  /** Checks already shown, by `clientId@receivedAt`. */
+  const seenChecks = new Set();
+
+  async function refreshChecks() {
+    const list = await ctx.run(() => ctx.api.deviceChecks());
+    if (list === undefined) return;
+    for (const l of lastListeners) if (l.check) seenChecks.add(`${l.clientId}@${l.check.receivedAt}`);
+    checksCount.textContent = list.items.length ? ` (${list.items.length})` : "";
+    checks.replaceChildren(...(list.items.length ? list.items.map((c) => h("li", { "data-testid": "device-check", "data-verdict": c.verdict },
+      h("span", { class: `q-${VERDICT_QUALITY[c.verdict]}`, text: c.verdict }),
+      ` ${c.device} · ${ENGINE_NAMES[c.engine] ?? c.engine} · ${checkLine(c)} · ${new Date(c.receivedAt).toLocaleString()}`,
+      c.problems?.length ? h("div", { class: "muted", text: c.problems.join(" ") }) : null))
+      : [h("li", { class: "muted", text: "No checks yet." })]));
   }
 
   function showScan(status) {
@@ -135,6 +170,7 @@ export function createStatus(ctx, panels) {
   }
 
   ctx.on("listeners", showListeners);
+  refreshChecks();
   ctx.on("state", showDelay);
   ctx.on("scan", onScan);
   ctx.on("cache", showCache);
