@@ -518,3 +518,61 @@ async fn a_one_shot_fired_before_its_track_was_measured_settles_to_the_matched_l
         assert!(db(level / target).abs() < 0.5, "{level:.4} at sample {at}, want {target:.4}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_calibration_tick_clicks_on_every_whole_second_over_silence_and_over_the_music() {
+    use bardcast::stage::tick::{CLICK_HZ, CLICK_LEVEL, CLICK_SAMPLES, SECOND_SAMPLES};
+    let (s, ids) = tones("stage-tick", &[("a.flac", 440, 0.3, 30.0)]).await;
+    command(&s, "settings", json!({"normalize": false})).await;
+    let on = command(&s, "tick", json!({"on": true})).await;
+    assert_eq!(on["tick"], true, "{on}");
+    assert_eq!(s.get_json("/api/session").await["tick"], true);
+    tokio::time::sleep(Duration::from_millis(2_600)).await;
+    let play = command(&s, "play", json!({"trackId": ids[0]})).await;
+    tokio::time::sleep(Duration::from_millis(3_100)).await;
+    let off = command(&s, "tick", json!({"on": false})).await;
+    assert_eq!(off["tick"], false, "{off}");
+
+    let part = |v: &Value| v["effectiveAtMs"].as_u64().unwrap() / 512;
+    let (first, last) = (part(&on), part(&off) + 5);
+    let pcm = decode_parts(&s, first, last).await;
+    let origin = first * PART_SAMPLES;
+    let heard = |v: &Value| part(v) * PART_SAMPLES + CHANGE_DELAY;
+    let click = f64::from(CLICK_SAMPLES as u32);
+    // Every whole second in the window: a click where the tick was on, none elsewhere.
+    let mut clicks = 0;
+    for second in origin.div_ceil(SECOND_SAMPLES)..(last + 1) * PART_SAMPLES / SECOND_SAMPLES {
+        let c = (second * SECOND_SAMPLES - origin) as usize;
+        if c < 1_000 || c + 1_000 > pcm.len() {
+            continue;
+        }
+        let at = |offset: i64| tone(&pcm, (c as i64 + offset) as usize, CLICK_SAMPLES as usize, f64::from(CLICK_HZ));
+        let expected = (heard(&on)..heard(&off)).contains(&(second * SECOND_SAMPLES));
+        if !expected {
+            assert!(at(0) < 0.01, "no click at second {second} while the tick is off: {:.3}", at(0));
+            continue;
+        }
+        clicks += 1;
+        // A Hann-windowed burst: its 2 kHz amplitude over the click is half its peak, and it
+        // is largest exactly where the click is due.
+        assert!(
+            (at(0) / (f64::from(CLICK_LEVEL) / 2.0) - 1.0).abs() < 0.15,
+            "the click of second {second}: {:.3}",
+            at(0)
+        );
+        let onset = (-96..=96).step_by(4).max_by(|&a, &b| at(a).total_cmp(&at(b))).unwrap();
+        // (The encoder smears a 5 ms burst a little; a millisecond is far finer than a listener hears.)
+        assert!(onset.abs() <= 48, "the click of second {second} is {onset} samples off its second");
+        assert!(
+            at(-(click as i64) - 48) < 0.02 && at(click as i64 + 48) < 0.02,
+            "second {second}: a click, not a tone"
+        );
+    }
+    assert!(clicks >= 5, "{clicks} clicks heard");
+    // The music plays on under the clicks, at its own level.
+    let music = (heard(&play) + 24_000 - origin) as usize;
+    for at in (music..music + 48_000).step_by(4_800) {
+        let level = tone(&pcm, at, 2_400, 440.0);
+        assert!(db(level / 0.3).abs() < 0.5, "the music under the tick: {level:.3}");
+    }
+}

@@ -99,7 +99,11 @@ async fn submit_check(
 #[utoipa::path(get, path = "/api/reports", tag = "checks", security(("gm_key" = [])), params(ListQuery),
     responses((status = 200, description = "Recent device checks", body = CheckList),
         (status = 400, description = "A bad field, named", body = ErrorBody)))]
-async fn list_checks(_: Gm, State(lib): State<Library>, ApiQuery(q): ApiQuery<ListQuery>) -> AppResult<ApiJson<CheckList>> {
+async fn list_checks(
+    _: Gm,
+    State(lib): State<Library>,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> AppResult<ApiJson<CheckList>> {
     let limit = q.limit.unwrap_or(100);
     if !(1..=KEPT_CHECKS).contains(&limit) {
         return Err(AppError::BadRequest(format!("limit must be 1–{KEPT_CHECKS}")));

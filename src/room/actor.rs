@@ -718,6 +718,7 @@ fn describe(t: &Timeline, at: u64, meta: &HashMap<TrackId, Track>, delay: &Delay
             })
             .collect(),
         duck_db: Some(t.ducked_db(at)).filter(|&db| db < 0.0),
+        tick: t.ticking(at),
         queue_folder_id: t.queue_folder,
         scene: t.scene.clone(),
         playback_delay_ms: delay.current_ms,
@@ -823,6 +824,7 @@ fn empty_state(playback_delay_ms: u64) -> SessionState {
         target_lufs: super::timeline::DEFAULT_TARGET_LUFS,
         layers: Vec::new(),
         duck_db: None,
+        tick: false,
         queue_folder_id: None,
         scene: None,
         playback_delay_ms,

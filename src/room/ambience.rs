@@ -72,6 +72,13 @@ pub struct DuckStep {
     pub db: f64,
 }
 
+/// The calibration tick ([`crate::stage::tick`]) is on or off from `at_part` on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TickStep {
+    pub at_part: u64,
+    pub on: bool,
+}
+
 impl Layer {
     /// Whether the layer still plays at `part` (it may be fading out).
     pub fn active_at(&self, part: u64) -> bool {
@@ -189,12 +196,27 @@ impl Timeline {
         self.duck_steps.iter().rev().find(|d| d.at_part <= part).map_or(0.0, |d| d.db)
     }
 
-    /// Forgets layers and one-shots that ended before `part`, and duck steps no longer in effect.
+    /// Turns the calibration tick on or off from `at`.
+    pub fn set_tick(&mut self, at: u64, on: bool) {
+        self.tick_steps.retain(|t| t.at_part < at);
+        self.tick_steps.push(TickStep { at_part: at, on });
+        self.changed_at_part = at;
+    }
+
+    /// Whether the calibration tick is on at `part`.
+    pub fn ticking(&self, part: u64) -> bool {
+        self.tick_steps.iter().rev().find(|t| t.at_part <= part).is_some_and(|t| t.on)
+    }
+
+    /// Forgets layers and one-shots that ended before `part`, and duck and tick steps no
+    /// longer in effect.
     pub(super) fn forget_ambience_before(&mut self, part: u64) {
         self.layers.retain(|l| l.gone_at() > part);
         self.oneshots.retain(|o| o.gone_at().is_none_or(|g| g > part));
         let in_effect = self.duck_steps.partition_point(|d| d.at_part <= part);
         self.duck_steps.drain(..in_effect.saturating_sub(1));
+        let in_effect = self.tick_steps.partition_point(|t| t.at_part <= part);
+        self.tick_steps.drain(..in_effect.saturating_sub(1));
     }
 
     /// Checks the ambience of a saved timeline.
@@ -266,5 +288,21 @@ mod tests {
         t.duck(10, -12.0);
         t.duck(20, 0.0);
         assert_eq!((t.ducked_db(9), t.ducked_db(15), t.ducked_db(25)), (0.0, -12.0, 0.0));
+    }
+
+    #[test]
+    fn the_tick_holds_until_turned_off_and_its_history_is_kept_while_in_effect() {
+        let mut t = Timeline::default();
+        t.set_tick(10, true);
+        t.set_tick(20, false);
+        assert_eq!((t.ticking(9), t.ticking(15), t.ticking(25)), (false, true, false));
+        t.forget_ambience_before(15);
+        assert_eq!(t.tick_steps.len(), 2, "the step in effect at 15 is kept");
+        t.forget_ambience_before(25);
+        assert_eq!(t.tick_steps, vec![TickStep { at_part: 20, on: false }]);
+        // A later command replaces one not yet in effect.
+        t.set_tick(30, true);
+        t.set_tick(30, false);
+        assert!(!t.ticking(31));
     }
 }

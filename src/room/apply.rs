@@ -106,6 +106,10 @@ async fn apply_command(
             t.duck(at, db.unwrap_or(0.0));
             Ok(())
         }
+        Command::Tick(on) => {
+            t.set_tick(at, on);
+            Ok(())
+        }
         Command::Settings(Settings { crossfade_ms, normalize, target_lufs }) => {
             if let Some(ms) = crossfade_ms {
                 t.crossfade_ms = ms;

@@ -20,7 +20,7 @@ use crate::ids::{FolderId, SceneId, TrackId};
 /// Every command name, as sent.
 pub const COMMAND_NAMES: &[&str] = &[
     "play", "pause", "resume", "seek", "stop", "next", "previous", "queue", "repeat", "shuffle", "volume", "delay",
-    "settings", "layer", "oneshot", "duck", "scene", "pad",
+    "settings", "layer", "oneshot", "duck", "scene", "pad", "tick",
 ];
 
 /// The playback delay the GM may pin, ms.
@@ -59,6 +59,8 @@ pub enum Command {
     Scene(SceneId),
     /// Fire a pad of the scene playing.
     Pad(PadChoice),
+    /// The calibration tick: a click on every whole second, on top of everything, on or off.
+    Tick(bool),
 }
 
 /// Which pad of the scene playing.
@@ -173,6 +175,12 @@ struct SceneBody {
 struct PadBody {
     index: Option<usize>,
     key: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct TickBody {
+    on: bool,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -304,6 +312,11 @@ fn command_doc(name: &'static str, schemas: &mut Vec<(String, RefOr<Schema>)>) -
         "duck" => ("Lower music and ambience by `db` (default −12) while on", body::<DuckBody>(schemas), false),
         "scene" => ("Switch to a scene as one change", body::<SceneBody>(schemas), false),
         "pad" => ("Fire a pad of the scene playing, by `index` or `key`", body::<PadBody>(schemas), false),
+        "tick" => (
+            "The calibration tick: a click on every whole second for every listener, so each can set its output delay",
+            body::<TickBody>(schemas),
+            false,
+        ),
         _ => return None,
     };
     Some(CommandDoc { name, summary, body, body_optional })
@@ -405,6 +418,7 @@ pub fn command_from_fields(name: &str, mut fields: Map<String, Value>) -> Result
             Command::Duck(on.then_some(db))
         }
         "scene" => Command::Scene(fields_as::<SceneBody>(fields)?.scene_id),
+        "tick" => Command::Tick(fields_as::<TickBody>(fields)?.on),
         "pad" => match fields_as::<PadBody>(fields)? {
             PadBody { index: Some(i), key: None } => Command::Pad(PadChoice::Index(i)),
             PadBody { index: None, key: Some(k) } => Command::Pad(PadChoice::Key(k.chars().take(8).collect())),
@@ -613,6 +627,8 @@ mod tests {
         assert!(invalid("oneshot", r#"{"trackId": 1, "folderId": 2}"#).starts_with("trackId or folderId"));
         assert!(invalid("oneshot", "{}").starts_with("trackId or folderId"));
         assert!(invalid("duck", r#"{"on": true, "db": 3}"#).starts_with("db:"));
+        assert_eq!(parse_command("tick", br#"{"on": true}"#).unwrap(), Command::Tick(true));
+        assert!(invalid("tick", r#"{"on": 1}"#).contains("on"));
         assert!(invalid("pause", "{").starts_with("malformed JSON"));
         assert!(invalid("scene", "{}").contains("`sceneId`"));
         assert!(invalid("scene", r#"{"sceneId": "tavern"}"#).starts_with("sceneId:"));

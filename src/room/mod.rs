@@ -93,6 +93,8 @@ pub struct SessionState {
     pub layers: Vec<LayerItem>,
     /// How far music and ambience are ducked, dB; null when they are not.
     pub duck_db: Option<f64>,
+    /// The calibration tick is on: every listener hears a click on every whole second.
+    pub tick: bool,
     /// The folder the queue was made from, while it still is.
     pub queue_folder_id: Option<FolderId>,
     /// The scene the GM switched to last, with what of it could not be played.

@@ -9,7 +9,7 @@ use rand::Rng;
 use segmenter::PART_SAMPLES;
 use serde::{Deserialize, Serialize};
 
-use super::ambience::{DuckStep, Layer, OneShot};
+use super::ambience::{DuckStep, Layer, OneShot, TickStep};
 use super::apply::ENVELOPE_MS;
 use crate::ids::{FolderId, SceneId, TrackId};
 
@@ -216,6 +216,9 @@ pub struct Timeline {
     /// Where ducking started or ended, oldest first.
     #[serde(default)]
     pub duck_steps: Vec<DuckStep>,
+    /// Where the calibration tick was turned on or off, oldest first.
+    #[serde(default)]
+    pub tick_steps: Vec<TickStep>,
     /// The folder the queue was made from, while it still is.
     #[serde(default)]
     pub queue_folder: Option<FolderId>,
@@ -266,6 +269,7 @@ impl Default for Timeline {
             next_layer_id: 0,
             oneshots: Vec::new(),
             duck_steps: Vec::new(),
+            tick_steps: Vec::new(),
             queue_folder: None,
             scene: None,
         }

@@ -1,7 +1,8 @@
 //! Summing the stage's voices: each voice's gain envelope, the GM volume, and a peak
 //! limiter that keeps the sum under full scale. Pure functions over sample buffers.
 
-use super::{Bus, Voice};
+use super::{tick, Bus, Voice};
+use crate::room::ambience::TickStep;
 
 /// The mix's true peak (4× oversampled, as BS.1770 measures it) never exceeds this
 /// (−1.5 dBTP): with the encoder's own overshoot, what a listener decodes stays under −1 dBTP.
@@ -20,14 +21,15 @@ const BLOCK: usize = 64;
 
 /// Mixes `voices` (each with its decoded audio over the same window: interleaved stereo,
 /// `len` sample pairs) over the grid samples `[start, start + len)`: music and ambience
-/// scaled by `duck(grid sample)`, the sum by `volume(grid sample)`, then limited. `out` is
-/// cleared and filled, interleaved stereo.
+/// scaled by `duck(grid sample)`, the sum by `volume(grid sample)`, the calibration clicks
+/// of `ticks` added on top, then limited. `out` is cleared and filled, interleaved stereo.
 pub fn mix(
     start: u64,
     len: usize,
     voices: &[(&Voice, &[f32])],
     volume: impl Fn(u64) -> f32,
     duck: impl Fn(u64) -> f32,
+    ticks: &[TickStep],
     out: &mut Vec<f32>,
 ) {
     out.clear();
@@ -48,6 +50,7 @@ pub fn mix(
         sum[0] *= gain;
         sum[1] *= gain;
     }
+    tick::add_clicks(ticks, start, out);
     limit(out);
 }
 
@@ -179,15 +182,15 @@ mod tests {
         let full = voice(Fade { at: 0, len: 0 }, None);
         let (a, b) = (constant(100, 0.2), constant(100, 0.1));
         let mut out = Vec::new();
-        mix(0, 100, &[(&full, &a), (&full, &b)], |_| 0.5, |_| 1.0, &mut out);
+        mix(0, 100, &[(&full, &a), (&full, &b)], |_| 0.5, |_| 1.0, &[], &mut out);
         assert!(out.iter().all(|&x| (x - 0.15).abs() < 1e-6));
         // A voice that has not come in yet adds nothing.
         let later = voice(Fade { at: 1000, len: 0 }, None);
-        mix(0, 100, &[(&later, &a)], |_| 1.0, |_| 1.0, &mut out);
+        mix(0, 100, &[(&later, &a)], |_| 1.0, |_| 1.0, &[], &mut out);
         assert!(out.iter().all(|&x| x == 0.0));
         // Ducking lowers music, not effects: 0.2 × 0.5 + 0.1.
         let effect = Voice { bus: Bus::Effects, ..full.clone() };
-        mix(0, 100, &[(&full, &a), (&effect, &b)], |_| 1.0, |_| 0.5, &mut out);
+        mix(0, 100, &[(&full, &a), (&effect, &b)], |_| 1.0, |_| 0.5, &[], &mut out);
         assert!(out.iter().all(|&x| (x - 0.2).abs() < 1e-6));
     }
 

@@ -7,6 +7,7 @@
 //!   where, and how they fade in and out (plain data, no I/O).
 //! - [`mix`] sums decoded voices with their gains, applies the GM volume and keeps the
 //!   sum under full scale (a pure function).
+//! - [`tick`] is the calibration click on every whole second, while the GM has it on.
 //! - [`render`] fetches and decodes the cached track parts, mixes and encodes a part.
 //!
 //! A part is rendered on its own, from the timeline alone, so the same part always gets the
@@ -18,6 +19,7 @@
 
 pub mod mix;
 pub mod render;
+pub mod tick;
 
 use std::f32::consts::FRAC_PI_2;
 
@@ -244,7 +246,7 @@ fn entry_begins(entry: &Entry) -> u64 {
 }
 
 /// The grid sample at which a change made at grid part `part` is heard.
-fn change_at(part: u64) -> u64 {
+pub(crate) fn change_at(part: u64) -> u64 {
     part.saturating_mul(u64::from(PART_SAMPLES)).saturating_add(CHANGE_DELAY_SAMPLES)
 }
 

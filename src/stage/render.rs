@@ -8,7 +8,7 @@ use bytes::Bytes;
 use segmenter::encode::AacEncoder;
 use segmenter::{EncoderParams, FRAME_SAMPLES, PART_FRAMES, PART_SAMPLES};
 
-use super::{duck_glides, glide_at, mix, voices, volume_at, window, Voice};
+use super::{duck_glides, glide_at, mix, tick, voices, volume_at, window, Voice};
 use crate::cache::{SegmentCache, SourceKey};
 use crate::room::timeline::Timeline;
 use crate::room::Error;
@@ -53,11 +53,11 @@ impl Renderer {
     }
 
     /// Grid part `part` of every rendition (`tfdt` = part × 24576), or `None` when nothing
-    /// sounds in it: the caller serves silence without encoding.
+    /// (not even the calibration tick) sounds in it: the caller serves silence without encoding.
     pub async fn render(&self, timeline: &Timeline, part: u64) -> Result<Option<Vec<Bytes>>, Error> {
         let (start, end) = window(part);
         let voices = voices(timeline, start, end);
-        if voices.is_empty() {
+        if voices.is_empty() && !tick::ticks_in(&timeline.tick_steps, start, end) {
             return Ok(None);
         }
         let len = (end - start) as usize;
@@ -68,6 +68,7 @@ impl Renderer {
         let steps = timeline.volume_steps.clone();
         let current = timeline.volume;
         let duck = duck_glides(&timeline.duck_steps);
+        let ticks = timeline.tick_steps.clone();
         let ladder = self.cache.ladder().to_vec();
         let config = self.source_config.clone();
         tokio::task::spawn_blocking(move || {
@@ -76,7 +77,7 @@ impl Renderer {
                 fetched.iter().zip(&decoded).map(|(v, pcm)| (&v.voice, pcm.as_slice())).collect();
             let mut pcm = Vec::new();
             let volume = |s| volume_at(&steps, current, s);
-            mix::mix(start, len, &inputs, volume, |s| glide_at(&duck, s), &mut pcm);
+            mix::mix(start, len, &inputs, volume, |s| glide_at(&duck, s), &ticks, &mut pcm);
             let pcm = to_i16(&pcm);
             // Whole frames of the window before the part (fewer than WARM_FRAMES only at the epoch).
             let before = ((part * u64::from(PART_SAMPLES) - start) / u64::from(FRAME_SAMPLES)) as usize;
