@@ -1,7 +1,8 @@
 // End to end: a listener whose speaker sounds 200 ms late (Bluetooth) sets a speaker delay
 // of 200 ms, here by `/?outputDelayMs=200`, and its page plays 200 ms ahead of a plain
 // listener's (±5 ms), so its sound would leave that speaker in step with the table; its own
-// sync readout stays near 0, and the GM's listeners panel shows the delay. Changing the
+// sync readout stays near 0, and the GM's listeners panel shows the delay; the GM's
+// calibration tick is announced on every listener page while it plays. Changing the
 // delay on the page moves it there too, and a browser that reports its output latency has
 // it offered.
 //
@@ -72,6 +73,13 @@ test("a listener with a 200 ms speaker delay plays 200 ms ahead of the others, a
   await gm.getByTestId("key-submit").click();
   await until(async () => (await gm.getByTestId("listener-speaker").allTextContents()).join() === ` · speaker ${SPEAKER_MS} ms`, 10_000,
     "the GM sees the one speaker delay");
+  // The GM turns the calibration tick on: every listener page says what it is for; off again, it goes.
+  const tick = gm.getByTestId("tick");
+  await tick.click();
+  await until(async () => (await tick.getAttribute("aria-pressed")) === "true", 10_000, "the tick is on");
+  for (const page of pages) await page.getByTestId("tick-hint").waitFor({ state: "visible", timeout: 10_000 });
+  await tick.click();
+  for (const page of pages) await page.getByTestId("tick-hint").waitFor({ state: "hidden", timeout: 10_000 });
   await context.close();
 
   // The listener changes it on the page to 120 ms: it moves there, and the device remembers it.

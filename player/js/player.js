@@ -42,6 +42,7 @@ const ui = {
   volume: /** @type {HTMLInputElement} */ ($("#volume")),
   outputDelay: /** @type {HTMLInputElement} */ ($("#output-delay")),
   outputHint: $("#output-hint"),
+  tickHint: $("#tick-hint"),
   engine: /** @type {HTMLSelectElement} */ ($("#engine")),
   sync: $("#sync"),
 };
@@ -305,6 +306,7 @@ function showState(state) {
   const layers = (state.layers ?? []).map((l) => l.title || "Untitled");
   ui.ambience.hidden = layers.length === 0;
   ui.ambience.textContent = layers.length ? `Ambience: ${layers.join(" · ")}` : "";
+  ui.tickHint.hidden = !state.tick;
   const trackId = np?.trackId ?? null;
   if (trackId !== lastTrackId) {
     lastTrackId = trackId;

@@ -1,6 +1,6 @@
 /**
  * Listeners panel (device, engine, connection, sync error, buffer, rtt, state, the result of
- * a device check run on it), the recent device checks (`/check`), and
+ * a device check run on it; the calibration tick's switch), the recent device checks (`/check`), and
  * library status: scan button + progress, pre-segmenting progress. Fed by
  * socket messages, with REST polling while a scan or pre-segmenting runs
  * (so progress still moves if the socket is down).
@@ -26,11 +26,16 @@ export function createStatus(ctx, panels) {
   const rows = h("tbody", { "data-testid": "listeners" });
   const heading = h("span", { "data-testid": "listener-count", text: "0" });
   const delay = h("p", { class: "muted small", "data-testid": "playback-delay", text: "" });
+  const tick = h("button", {
+    type: "button", "data-testid": "tick", "aria-pressed": "false",
+    title: "Every listener hears a click on each whole second: a player on a Bluetooth speaker slides their speaker delay until their click lands with the others'",
+    text: "Calibration tick", onClick: () => ctx.command("tick", { on: !ctx.state?.tick }),
+  });
   const checks = h("ul", { class: "checks small", "data-testid": "device-checks" });
   const checksCount = h("span", { text: "" });
   panels.listeners.append(
     h("h2", {}, "Listeners ", heading),
-    delay,
+    h("div", { class: "row" }, h("div", { class: "grow" }, delay), tick),
     h("table", { class: "listeners" },
       h("thead", {}, h("tr", {}, ["Device", "Sync", "Buffer", "RTT", "State"].map((t) => h("th", { text: t })))),
       rows),
@@ -62,6 +67,7 @@ export function createStatus(ctx, panels) {
 
   /** The room's playback delay D, how it was chosen, and who cannot keep up. */
   function showDelay() {
+    tick.setAttribute("aria-pressed", String(Boolean(ctx.state?.tick)));
     const d = ctx.state?.delay;
     if (!d) return;
     const name = (id) => {
