@@ -18,6 +18,7 @@ use crate::clock::{unix_ms, Clock};
 use crate::device_check::{CheckSummary, Correction, Engine};
 use crate::http::AppError;
 use crate::library::Library;
+use crate::rate_limit::TokenBucket;
 use crate::room::delay::ListenerReport;
 use crate::room::RoomHandle;
 
@@ -123,9 +124,8 @@ impl Listeners {
         list
     }
 
-    /// Shows a device check's result on the row of the page that ran it; false when that
-    /// page is no longer connected.
-    pub fn attach_check(&self, client_id: &str, check: CheckSummary) -> bool {
+    /// Shows a device check's result on the row of the page that ran it, if it is still there.
+    pub fn attach_check(&self, client_id: &str, check: CheckSummary) {
         let attached = self
             .inner
             .lock()
@@ -134,7 +134,6 @@ impl Listeners {
         if attached {
             self.changed.send_modify(|n| *n += 1);
         }
-        attached
     }
 
     /// Listeners (not GMs) connected now.
@@ -249,7 +248,8 @@ async fn serve(socket: &mut WebSocket, ctx: &Context, id: &str, peer: Option<std
     let mut heartbeat = tokio::time::interval(HEARTBEAT);
     let mut gm_updates = tokio::time::interval(GM_UPDATE_EVERY);
     let mut last_heard = Instant::now();
-    let (mut tokens, mut refill_at, mut refused) = (2.0 * MESSAGES_PER_SECOND, Instant::now(), 0u32);
+    let mut bucket = TokenBucket::new(2.0 * MESSAGES_PER_SECOND, MESSAGES_PER_SECOND);
+    let mut refused = 0u32;
     let mut sent_listeners: Option<Vec<ListenerInfo>> = None;
     loop {
         tokio::select! {
@@ -265,11 +265,8 @@ async fn serve(socket: &mut WebSocket, ctx: &Context, id: &str, peer: Option<std
                     Message::Close(_) => return,
                     Message::Ping(_) | Message::Pong(_) => continue,
                 };
-                // Token bucket: floods get an error, then the door.
-                let now = Instant::now();
-                tokens = (tokens + now.duration_since(refill_at).as_secs_f64() * MESSAGES_PER_SECOND).min(2.0 * MESSAGES_PER_SECOND);
-                refill_at = now;
-                if tokens < 1.0 {
+                // Floods get an error, then the door.
+                if bucket.take(last_heard).is_err() {
                     refused += 1;
                     if refused > MAX_REFUSED {
                         let _ = send(socket, &error("rate_limited", "too many messages; closing", None)).await;
@@ -280,7 +277,6 @@ async fn serve(socket: &mut WebSocket, ctx: &Context, id: &str, peer: Option<std
                     }
                     continue;
                 }
-                tokens -= 1.0;
                 if text.len() > MAX_MESSAGE_BYTES {
                     if !send(socket, &error("too_large", "messages are at most 64 KiB", None)).await { return }
                     continue;

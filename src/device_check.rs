@@ -28,6 +28,7 @@ pub enum Engine {
 }
 
 impl Engine {
+    /// Every engine, in declaration order (so `engine as usize` indexes it).
     pub const ALL: [Engine; 5] = [Engine::HlsjsMse, Engine::HlsjsMms, Engine::Native, Engine::Unsynced, Engine::None];
 
     /// The name used in the API and as the metrics label.
@@ -57,6 +58,7 @@ pub enum Verdict {
 }
 
 impl Verdict {
+    /// Every verdict, in declaration order (so `verdict as usize` indexes it).
     pub const ALL: [Verdict; 4] = [Verdict::Good, Verdict::Fair, Verdict::Poor, Verdict::Failed];
 
     pub fn label(self) -> &'static str {

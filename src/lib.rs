@@ -13,6 +13,7 @@ pub mod http;
 pub mod ids;
 pub mod library;
 pub mod metrics;
+pub mod rate_limit;
 pub mod room;
 pub mod scene;
 pub mod stage;

@@ -1,8 +1,8 @@
 /**
- * The device check page (`/check`): the listener page (player.js, loaded alongside) plus a
- * one-minute run that watches it (check.js), shows a plain report and sends it to the server
- * (`POST /api/reports`), where the GM's listeners panel shows it. `?seconds=` sets the length
- * (5–600 s, for tests).
+ * The device check (`/check`, the listener page, which loads this module there): a section
+ * under Now playing and a one-minute run that watches the player (check.js), shows a plain
+ * report and sends it to the server (`POST /api/reports`), where the GM's listeners panel
+ * shows it. `?seconds=` sets the length (5–600 s, for tests).
  */
 import { CheckRecorder, FAIR_P95_MS, GOOD_P95_MS } from "./check.js";
 import { $, h } from "./dom.js";
@@ -23,14 +23,20 @@ const ENGINE_TEXT = {
   none: "none: this browser cannot play HLS",
 };
 
+const seconds = checkSeconds(location.search);
 const ui = {
   join: /** @type {HTMLButtonElement} */ ($("#join")),
-  status: $("#check-status"),
-  result: $("#check-result"),
-  intro: $("#check-intro"),
+  status: h("p", { class: "check-status", "data-testid": "check-status", role: "status", "aria-live": "polite" }),
+  result: h("div", { "data-testid": "check-result", hidden: true }),
 };
 const audio = /** @type {HTMLAudioElement} */ ($("#audio"));
-const seconds = checkSeconds(location.search);
+document.title = "bardcast · device check";
+$(".now").after(h("section", { class: "check", "aria-labelledby": "check-title" },
+  h("h2", { id: "check-title", text: "Device check" }),
+  h("p", { class: "muted", text: `One tap, then ${seconds === 60 ? "a minute" : `${seconds} s`} of listening: does this device play the table's stream, `
+    + "in step with the others? Lock the screen for part of it to test background play. The result goes to the GM." }),
+  ui.status,
+  ui.result));
 /** Local monotonic ms, like the player's. */
 const now = () => performance.timeOrigin + performance.now();
 
@@ -73,7 +79,7 @@ async function finish() {
   const p = player();
   const report = recorder.report({
     engine: p.engine,
-    rateWorks: p.rateWorks,
+    correction: p.correction,
     device: p.device,
     userAgent: navigator.userAgent,
     clientId: p.clientId,
@@ -117,7 +123,6 @@ function show(report) {
 }
 
 ui.join.addEventListener("click", start);
-ui.intro.textContent = ui.intro.textContent.replace("a minute", seconds === 60 ? "a minute" : `${seconds} s`);
 addEventListener("bardcast:ready", label);
 label();
 document.addEventListener("visibilitychange", () => {

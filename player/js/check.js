@@ -81,7 +81,7 @@ export class CheckRecorder {
    * The report (see `CheckReport` in src/device_check.rs).
    * @param {object} about
    * @param {string} about.engine "hlsjs-mse" | "hlsjs-mms" | "native" | "unsynced" | "none"
-   * @param {boolean} about.rateWorks whether the controller still corrects with the rate
+   * @param {"rate" | "seek" | "none"} about.correction how the controller corrects now (the player's report)
    * @param {string} about.device
    * @param {string} about.userAgent
    * @param {string | null} about.clientId
@@ -89,12 +89,12 @@ export class CheckRecorder {
    * @param {number} about.outputDelayMs
    * @param {number} [about.mediaTime] the element's currentTime (s), to close a hidden period still open
    */
-  report({ engine, rateWorks, device, userAgent, clientId, outputLatencyMs, outputDelayMs, mediaTime = 0 }) {
+  report({ engine, correction, device, userAgent, clientId, outputLatencyMs, outputDelayMs, mediaTime = 0 }) {
     if (this.hiddenFrom) this.visibility(false, this.endedAt, mediaTime);
     const count = (name) => Math.max(0, (this.lastStats[name] ?? 0) - (this.firstStats[name] ?? 0));
     const [stalls, seeks, rateChanges, rateIgnored] = COUNTERS.map(count);
-    const syncable = engine !== "unsynced" && engine !== "none";
-    const correction = !syncable ? "none" : rateWorks ? "rate" : "seek";
+    const syncable = correction !== "none";
+    const rateWorks = correction !== "seek";
     const p50 = percentile(this.errors, 50);
     const p95 = percentile(this.errors, 95);
     const problems = [];

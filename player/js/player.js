@@ -151,8 +151,8 @@ window.bardcast = {
   get engine() { return media?.engine ?? null; },
   /** The controller is done joining. */
   get locked() { return sync.locked; },
-  /** Whether rate changes move the error here (else the controller corrects by seeking). */
-  get rateWorks() { return sync.rateWorks; },
+  /** How this page corrects a sync error: "rate", "seek" (rate changes do nothing here) or "none". */
+  get correction() { return correction(); },
   /** The control socket's id for this page, null before `welcome`. */
   get clientId() { return control.clientId; },
   get device() { return device; },
@@ -272,7 +272,7 @@ function setRate(rate, local) {
   }
   sync.rateRefused(local);
   try {
-    audio.playbackRate = 1;
+    audio.playbackRate = sync.rate;
   } catch {
     // nothing more to do
   }
@@ -466,6 +466,8 @@ document.addEventListener("visibilitychange", () => {
 
 ui.join.disabled = true;
 ui.join.textContent = "Loading…";
+// The device check (`/check`) is this page with a timed run that watches it.
+if (location.pathname === "/check") import("./check-page.js");
 ui.engine.value = engineChoice;
 ui.engine.addEventListener("change", () => {
   if (!ENGINE_CHOICES.includes(ui.engine.value)) return;

@@ -475,8 +475,9 @@ export class SyncController {
 
   /**
    * The element refused a rate (it threw, or reads back another): correct by seeking from now on.
+   * The controller's rate is the base rate again (the page sets the element back to it).
    * @param {number} now local ms
-   * @returns {SyncAction} back to the base rate, so the page stops asking
+   * @returns {SyncAction}
    */
   rateRefused(now) {
     this.stats.rateIgnored += 1;

@@ -2,7 +2,7 @@ import test from "node:test";
 import assert from "node:assert/strict";
 import { CheckRecorder } from "../js/check.js";
 
-const about = { engine: "hlsjs-mse", rateWorks: true, device: "Linux · Chrome", userAgent: "UA", clientId: "c3", outputLatencyMs: null, outputDelayMs: 0 };
+const about = { engine: "hlsjs-mse", correction: "rate", device: "Linux · Chrome", userAgent: "UA", clientId: "c3", outputLatencyMs: null, outputDelayMs: 0 };
 const stats = (n = {}) => ({ stalls: 0, seeks: 0, rateChanges: 0, rateIgnored: 0, acquireSeeks: 0, ...n });
 
 /** A minute of ticks; `error(t)` gives the sync error at local ms t (null: unknown). */
@@ -37,7 +37,7 @@ test("verdicts: out of step is poor, a stall or rate that does nothing is fair, 
   assert.equal(stalled.verdict, "fair");
   assert.equal(stalled.stalls, 1);
   assert.match(stalled.problems.join(" "), /Ran out of audio 1 time:/);
-  const seekOnly = run().report({ ...about, engine: "native", rateWorks: false });
+  const seekOnly = run().report({ ...about, engine: "native", correction: "seek" });
   assert.equal(seekOnly.verdict, "fair");
   assert.equal(seekOnly.correction, "seek");
   assert.equal(run({ struggling: (t) => t > 50_000 }).report(about).verdict, "poor");
@@ -49,7 +49,7 @@ test("verdicts: out of step is poor, a stall or rate that does nothing is fair, 
 });
 
 test("a browser without a position plays but is poor; one whose position never reads failed", () => {
-  const unsynced = run({ error: () => null }).report({ ...about, engine: "unsynced" });
+  const unsynced = run({ error: () => null }).report({ ...about, engine: "unsynced", correction: "none" });
   assert.equal(unsynced.verdict, "poor");
   assert.equal(unsynced.correction, "none");
   assert.equal(run({ error: () => null }).report(about).verdict, "failed");

@@ -71,7 +71,7 @@ pub fn router(state: AppState) -> Router {
     document.publish(doc);
     app.route("/api/{*rest}", any(|| async { AppError::NotFound("endpoint") }))
         .route_service("/gm", ServeFile::new(player.join("gm.html")))
-        .route_service("/check", ServeFile::new(player.join("check.html")))
+        .route_service("/check", ServeFile::new(player.join("index.html")))
         .fallback_service(ServeDir::new(&player))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(CorsLayer::permissive())

@@ -17,7 +17,7 @@ use super::{ApiJson, Gm};
 use crate::clock::unix_ms;
 use crate::device_check::{CheckReport, StoredCheck, KEPT_CHECKS};
 use crate::library::Library;
-use crate::metrics::Metrics;
+use crate::rate_limit::TokenBucket;
 use crate::state::AppState;
 
 /// Checks a burst may send at once; then one per REFILL_SECONDS (a table has a dozen
@@ -25,27 +25,19 @@ use crate::state::AppState;
 const BURST: f64 = 20.0;
 const REFILL_SECONDS: f64 = 3.0;
 
-/// A token bucket over every sender.
+/// One bucket over every sender.
 #[derive(Clone)]
-struct Intake(Arc<Mutex<(f64, Instant)>>);
+struct Intake(Arc<Mutex<TokenBucket>>);
 
 impl Intake {
     fn new() -> Self {
-        Intake(Arc::new(Mutex::new((BURST, Instant::now()))))
+        Intake(Arc::new(Mutex::new(TokenBucket::new(BURST, 1.0 / REFILL_SECONDS))))
     }
 
-    /// Takes one token; the seconds to wait when there is none.
+    /// Takes one report; the whole seconds to wait when it is refused.
     fn take(&self) -> Result<(), u64> {
         let Ok(mut bucket) = self.0.lock() else { return Ok(()) };
-        let now = Instant::now();
-        let (tokens, since) = &mut *bucket;
-        *tokens = (*tokens + now.duration_since(*since).as_secs_f64() / REFILL_SECONDS).min(BURST);
-        *since = now;
-        if *tokens < 1.0 {
-            return Err(((1.0 - *tokens) * REFILL_SECONDS).ceil() as u64);
-        }
-        *tokens -= 1.0;
-        Ok(())
+        bucket.take(Instant::now()).map_err(|wait| wait.as_secs_f64().ceil() as u64)
     }
 }
 
@@ -79,10 +71,8 @@ async fn submit_check(
     intake.take().map_err(AppError::TooManyRequests)?;
     report.normalize().map_err(AppError::BadRequest)?;
     let received_at = unix_ms(state.clock.now());
-    let lib: Library = state.library.clone();
-    let stored = lib.call(move |db| db.add_device_check(received_at, &report)).await?;
-    let metrics: &Metrics = &state.metrics;
-    metrics.count_device_check(stored.report.engine, stored.report.verdict);
+    let stored = state.library.call(move |db| db.add_device_check(received_at, &report)).await?;
+    state.metrics.count_device_check(stored.report.engine, stored.report.verdict);
     if let Some(client) = &stored.report.client_id {
         state.listeners.attach_check(client, stored.summary());
     }
