@@ -49,8 +49,9 @@
  *    or unknown). A stall is a reading followed by a stalled tick that is not
  *    the gap of the controller's own seek (it knows it seeked: the gap lasts
  *    until the next reading). After a stall the playhead is typically behind by
- *    the stall's length; the acquisition that follows seeks only beyond
- *    stallSeekMs and otherwise locks at once and glides with the rate.
+ *    the stall's length; the acquisition that follows seeks a lag only beyond
+ *    stallSeekMs and otherwise locks at once and glides with the rate (a lead
+ *    is seeked back into the buffer as in any acquisition).
  *  - seeks back off. Each seek is judged: it did not settle if its landing
  *    error (the acquisition decision after it) is beyond landingToleranceMs
  *    (a nearer one is seeked again or glided), once the landing error is
@@ -441,9 +442,10 @@ export class SyncController {
         else this.judging.landed = true;
       }
     }
-    // After a stall a small error is glided away: a seek costs another gap, which a
-    // starved page may not refill in time.
-    const seekBeyond = this.afterStall ? this.stallSeekMs : this.acquireSeekMs;
+    // After a stall a small lag is glided away: a seek forward costs another gap, which a
+    // starved page may not refill in time. Being ahead is seeked away as usual: the seek goes
+    // back into audio already buffered, and gliding 100 ms at the clamped rate takes seconds.
+    const seekBeyond = this.afterStall && error < 0 ? this.stallSeekMs : this.acquireSeekMs;
     if (Math.abs(error) > seekBeyond && this.acquireSeeks < this.maxAcquireSeeks) {
       if (this.seekAllowed(now, error)) {
         this.acquireSeeks += 1;

@@ -466,6 +466,26 @@ test("a stall of 150 ms is glided away with the rate: no seek, no seek loop", ()
   }
 });
 
+test("after a stall, a lead is seeked back at once; a lag of the same size is glided", () => {
+  // A busy page: a stall of 200 ms, and the play head comes back 100 ms ahead (a seek that
+  // landed off) or behind. Gliding 100 ms at 3 % takes over 3 s.
+  for (const sign of [1, -1]) {
+    const events = { 10_000: ({ media, now }) => { media.stall(now, 200); media.pdt += 200 + sign * 100; } };
+    const { c, trace, seeks } = listen({ seconds: 20, events });
+    assert.equal(c.stats.stalls, 1);
+    const after = trace.filter((s) => s.t > 10_000);
+    const back = inSyncFrom(after, 10) - 10_000;
+    if (sign > 0) {
+      // (a second one takes out the landing error this page had not seen yet)
+      assert.ok(seeks.filter((t) => t > 10_000).length <= 2, `seeks back: ${seeks.map(Math.round)}`);
+      assert.ok(back <= 1500, `a lead of 100 ms is gone ${back} ms after the stall`);
+    } else {
+      assert.deepEqual(seeks.filter((t) => t > 10_000), [], "a lag is glided");
+      assert.ok(back > 2500, `the lag is glided: ${back} ms`);
+    }
+  }
+});
+
 test("a long stall on a healthy page is seeked away, and that seek settles", () => {
   const { c, trace, seeks } = listen({ seconds: 60, events: { 20_000: ({ media, now }) => media.stall(now, 600) } });
   // one seek, and one more if the first landing taught the landing error
