@@ -20,7 +20,7 @@ use crate::http::AppError;
 use crate::library::Library;
 use crate::rate_limit::TokenBucket;
 use crate::room::delay::ListenerReport;
-use crate::room::RoomHandle;
+use crate::rooms::{Room, Rooms};
 
 /// Version announced in `welcome`.
 pub const PROTOCOL_VERSION: u32 = 1;
@@ -70,8 +70,10 @@ pub struct ListenerInfo {
 pub struct Listeners {
     inner: Arc<Mutex<HashMap<String, ListenerInfo>>>,
     changed: Arc<watch::Sender<u64>>,
-    next_id: Arc<AtomicU64>,
 }
+
+/// Client ids are numbered across every room, so a device check finds its page's row.
+static NEXT_CLIENT_ID: AtomicU64 = AtomicU64::new(0);
 
 impl Listeners {
     fn update(&self, id: &str, f: impl FnOnce(&mut ListenerInfo)) {
@@ -84,7 +86,7 @@ impl Listeners {
     }
 
     fn add(&self) -> String {
-        let id = format!("c{}", self.next_id.fetch_add(1, Ordering::Relaxed) + 1);
+        let id = format!("c{}", NEXT_CLIENT_ID.fetch_add(1, Ordering::Relaxed) + 1);
         if let Ok(mut map) = self.inner.lock() {
             map.insert(
                 id.clone(),
@@ -145,11 +147,12 @@ impl Listeners {
 /// What a connection needs from the server.
 #[derive(Clone)]
 pub struct Context {
-    pub room: RoomHandle,
+    /// The room this socket is in (`/ws?room=<slug>`, `main` without).
+    pub room: Arc<Room>,
+    /// Every room, for the GM key check.
+    pub rooms: Rooms,
     pub library: Library,
-    pub listeners: Listeners,
     pub clock: Arc<dyn Clock>,
-    pub gm_key: crate::gm_key::GmKey,
     pub metrics: crate::metrics::Metrics,
     pub shutdown: tokio_util::sync::CancellationToken,
 }
@@ -227,7 +230,7 @@ async fn send(socket: &mut WebSocket, v: &Value) -> bool {
 /// Serves one socket until it closes.
 #[tracing::instrument(skip_all, fields(client))]
 pub async fn run(mut socket: WebSocket, ctx: Context, peer: Option<std::net::IpAddr>) {
-    let id = ctx.listeners.add();
+    let id = ctx.room.listeners.add();
     tracing::Span::current().record("client", id.as_str());
     let welcome = json!({
         "type": "welcome", "protocol": PROTOCOL_VERSION, "clientId": id,
@@ -236,14 +239,14 @@ pub async fn run(mut socket: WebSocket, ctx: Context, peer: Option<std::net::IpA
     if send(&mut socket, &welcome).await {
         serve(&mut socket, &ctx, &id, peer).await;
     }
-    ctx.listeners.remove(&id);
-    ctx.room.forget_listener(&id);
+    ctx.room.listeners.remove(&id);
+    ctx.room.stage.forget_listener(&id);
 }
 
 async fn serve(socket: &mut WebSocket, ctx: &Context, id: &str, peer: Option<std::net::IpAddr>) {
     let mut gm = false;
-    let mut events = ctx.room.subscribe();
-    let mut listeners_changed = ctx.listeners.changed.subscribe();
+    let mut events = ctx.room.stage.subscribe();
+    let mut listeners_changed = ctx.room.listeners.changed.subscribe();
     let mut scan = ctx.library.scan_status();
     let mut heartbeat = tokio::time::interval(HEARTBEAT);
     let mut gm_updates = tokio::time::interval(GM_UPDATE_EVERY);
@@ -298,7 +301,7 @@ async fn serve(socket: &mut WebSocket, ctx: &Context, id: &str, peer: Option<std
                 match event {
                     Ok(state) => if !send(socket, &json!({"type": "state", "state": *state})).await { return },
                     Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
-                        let state = ctx.room.state();
+                        let state = ctx.room.stage.state();
                         if !send(socket, &json!({"type": "state", "state": *state})).await { return }
                     }
                     Err(_) => return,
@@ -313,12 +316,17 @@ async fn serve(socket: &mut WebSocket, ctx: &Context, id: &str, peer: Option<std
             }
             _ = gm_updates.tick() => {
                 if gm {
-                    let list = ctx.listeners.snapshot();
+                    let list = ctx.room.listeners.snapshot();
                     if sent_listeners.as_ref() != Some(&list) {
                         if !send(socket, &json!({"type": "listeners", "listeners": list})).await { return }
                         sent_listeners = Some(list);
                     }
                 }
+            }
+            () = ctx.room.deleted() => {
+                let _ = send(socket, &json!({"type": "bye", "reason": "room deleted"})).await;
+                let _ = socket.send(Message::Close(None)).await;
+                return;
             }
             () = ctx.shutdown.cancelled() => {
                 // Clients reconnect with backoff and come back in sync once the server is up.
@@ -351,22 +359,25 @@ async fn handle(
             let mut refusal = None;
             if wants_gm {
                 match key.as_deref().map(str::trim).filter(|k| !k.is_empty()) {
-                    Some(k) => match crate::http::check_gm_key(&ctx.gm_key, &ctx.metrics, k, peer) {
-                        Ok(()) => *gm = true,
-                        Err(e) => refusal = Some(error(e.status_and_code().1, &e.to_string(), None)),
+                    Some(k) => match ctx.rooms.authorize(&ctx.room, k, peer) {
+                        Ok(_) => *gm = true,
+                        Err(r) => {
+                            let e = crate::http::key_refused(&ctx.metrics, r, peer);
+                            refusal = Some(error(e.status_and_code().1, &e.to_string(), None));
+                        }
                     },
                     None => refusal = Some(error("unauthorized", "a GM hello needs the GM key", None)),
                 }
             }
             let role = if *gm { "gm" } else { "listener" };
-            ctx.listeners.update(id, |l| {
+            ctx.room.listeners.update(id, |l| {
                 l.role = role;
                 l.device = device.map(|d| d.chars().take(120).collect());
             });
             if refusal.is_some() {
                 return refusal;
             }
-            Some(json!({"type": "state", "state": *ctx.room.state()}))
+            Some(json!({"type": "state", "state": *ctx.room.stage.state()}))
         }
         ClientMessage::Ping { id: ping_id, client_sent } => Some(json!({
             "type": "pong", "id": ping_id, "clientSent": client_sent,
@@ -377,7 +388,7 @@ async fn handle(
                 return Some(error("forbidden", "only the GM can control the room", cmd_id));
             }
             let result = match crate::room::command::command_from_fields(&command, fields) {
-                Ok(c) => ctx.room.command(c).await,
+                Ok(c) => ctx.room.stage.command(c).await,
                 Err(e) => Err(e),
             };
             Some(match result {
@@ -414,8 +425,8 @@ async fn handle(
                 locked,
                 late_ms,
             };
-            ctx.room.report(id, at, report);
-            ctx.listeners.update(id, |l| {
+            ctx.room.stage.report(id, at, report);
+            ctx.room.listeners.update(id, |l| {
                 l.sync_error = sync_error.filter(|v| v.is_finite());
                 l.buffer = buffer.filter(|v| v.is_finite());
                 l.rtt = rtt.filter(|v| v.is_finite());

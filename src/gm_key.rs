@@ -54,6 +54,18 @@ impl GmKey {
 
     /// Checks `given` from address `from` (`None` when unknown) at time `now`.
     pub fn check(&self, given: &str, from: Option<IpAddr>, now: Instant) -> Result<(), Refusal> {
+        self.check_with(given, from, now, |given| key_matches(given, &self.key).then_some(()))
+    }
+
+    /// Checks `given` with `accepts` (which knows the room keys as well as this one), counting
+    /// a key it does not accept against the address like a wrong server key.
+    pub fn check_with<T>(
+        &self,
+        given: &str,
+        from: Option<IpAddr>,
+        now: Instant,
+        accepts: impl FnOnce(&str) -> Option<T>,
+    ) -> Result<T, Refusal> {
         let Ok(mut failures) = self.failures.lock() else { return Err(Refusal::Wrong) };
         if let Some(w) = failures.get(&from) {
             let elapsed = now.saturating_duration_since(w.started);
@@ -63,8 +75,8 @@ impl GmKey {
                 return Err(Refusal::Throttled(FAILURE_WINDOW - elapsed));
             }
         }
-        if key_matches(given, &self.key) {
-            return Ok(());
+        if let Some(access) = accepts(given) {
+            return Ok(access);
         }
         if failures.len() >= MAX_TRACKED && !failures.contains_key(&from) {
             failures.retain(|_, w| now.saturating_duration_since(w.started) < FAILURE_WINDOW);
@@ -75,6 +87,12 @@ impl GmKey {
         failures.entry(from).or_insert(Window { started: now, failures: 0 }).failures += 1;
         Err(Refusal::Wrong)
     }
+}
+
+/// A new key: 24 random alphanumeric characters (~142 bits).
+pub fn new_key() -> String {
+    use rand::distr::{Alphanumeric, SampleString};
+    Alphanumeric.sample_string(&mut rand::rng(), 24)
 }
 
 /// Compares keys in time independent of where they differ.

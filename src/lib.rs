@@ -15,6 +15,7 @@ pub mod library;
 pub mod metrics;
 pub mod rate_limit;
 pub mod room;
+pub mod rooms;
 pub mod scene;
 pub mod stage;
 pub mod state;
@@ -29,10 +30,11 @@ pub use http::router;
 use cache::SegmentCache;
 use clock::Clock;
 use config::ServeConfig;
+use gm_key::GmKey;
 use library::Library;
-use room::live::LiveParts;
-use room::{RoomHandle, RoomOptions};
-use state::{AppState, GmKey, Handles, PlayerDir};
+use room::RoomOptions;
+use rooms::{Rooms, RoomsConfig};
+use state::{AppState, Handles, PlayerDir};
 
 /// Settings key under which a generated GM key is kept.
 const GM_KEY_SETTING: &str = "gm_key";
@@ -67,24 +69,27 @@ impl App {
             config.bitrates.0.clone(),
             config.cache_concurrency.map_or_else(cache::default_prepare_concurrency, usize::from),
         )?;
-        let live = LiveParts::new(cache.clone(), library.music_dir().to_path_buf())?;
         let options = RoomOptions {
             playback_delay_ms: config.playback_delay_ms,
             max_playback_delay_ms: config.max_playback_delay_ms,
             shuffle_seed: config.shuffle_seed,
         };
-        let room = RoomHandle::start(library.clone(), cache.clone(), clock.clone(), options).await?;
-        tokio::spawn(live.clone().render_as_published(room.clone()));
+        let rooms = Rooms::open(RoomsConfig {
+            library: library.clone(),
+            cache: cache.clone(),
+            clock: clock.clone(),
+            options,
+            admin_key: GmKey::new(gm_key),
+            max_rooms: usize::try_from(config.max_rooms).unwrap_or(usize::MAX),
+        })
+        .await?;
         tokio::spawn(record_loudness(cache.clone(), library.clone()));
         let state = AppState::new(Handles {
             library,
-            gm_key: GmKey::new(gm_key),
             player_dir: PlayerDir(config.player_dir.clone()),
             clock,
             cache,
-            room,
-            live,
-            listeners: control::Listeners::default(),
+            rooms,
             metrics: metrics::Metrics::default(),
             shutdown: tokio_util::sync::CancellationToken::new(),
         });
@@ -106,7 +111,7 @@ impl App {
         let library = self.state.library.clone();
         let watcher = self.watcher;
         let cache = self.state.cache.clone();
-        let room = self.state.room.clone();
+        let rooms = self.state.rooms.clone();
         let stopping = self.state.shutdown.clone();
         let app = router(self.state);
         let signalled = stopping.clone();
@@ -137,7 +142,7 @@ impl App {
         }
         // Running encodes stop at their next part; their unfinished folders are removed.
         cache.close();
-        room.stop().await;
+        rooms.stop_all().await;
         // The watcher first, so it starts no scan after this one stops.
         let stop = move || {
             drop(watcher);
@@ -165,17 +170,11 @@ fn resolve_gm_key(library: &Library, configured: Option<&str>) -> Result<String,
             if let Some(k) = db.setting(GM_KEY_SETTING)? {
                 return Ok(k);
             }
-            let key = new_key();
+            let key = gm_key::new_key();
             db.set_setting(GM_KEY_SETTING, &key)?;
             Ok(key)
         })
         .map_err(|e| format!("cannot read or store the GM key: {e}"))
-}
-
-/// 24 random alphanumeric characters (~142 bits).
-fn new_key() -> String {
-    use rand::distr::{Alphanumeric, SampleString};
-    Alphanumeric.sample_string(&mut rand::rng(), 24)
 }
 
 /// Keeps each track's loudness in SQLite as the cache measures it (on its first encode).

@@ -62,7 +62,9 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     let host = if app.addr.ip().is_unspecified() { "localhost".to_owned() } else { app.addr.ip().to_string() };
     println!("bardcast listening on http://{}", app.addr);
     println!("Listeners join at  http://{host}:{port}/");
-    println!("GM dashboard:      http://{host}:{port}/gm?key={}", app.state.gm_key.expose());
+    let admin_key = app.state.rooms.admin_key().expose();
+    println!("GM dashboard:      http://{host}:{port}/gm?key={admin_key}");
+    println!("Rooms (admin):     http://{host}:{port}/admin?key={admin_key}");
     app.serve(shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(())

@@ -7,12 +7,9 @@ use axum::extract::FromRef;
 
 use crate::cache::SegmentCache;
 use crate::clock::Clock;
-use crate::control::Listeners;
-pub use crate::gm_key::GmKey;
 use crate::library::Library;
 use crate::metrics::Metrics;
-use crate::room::live::LiveParts;
-use crate::room::RoomHandle;
+use crate::rooms::Rooms;
 
 /// Where the player's static files are.
 #[derive(Clone)]
@@ -40,13 +37,11 @@ impl std::ops::Deref for AppState {
 /// The handles inside [`AppState`].
 pub struct Handles {
     pub library: Library,
-    pub gm_key: GmKey,
     pub player_dir: PlayerDir,
     pub clock: Arc<dyn Clock>,
     pub cache: SegmentCache,
-    pub room: RoomHandle,
-    pub live: LiveParts,
-    pub listeners: Listeners,
+    /// Every room, with the admin key.
+    pub rooms: Rooms,
     pub metrics: Metrics,
     /// Cancelled when the server starts shutting down.
     pub shutdown: tokio_util::sync::CancellationToken,
@@ -64,21 +59,15 @@ impl FromRef<AppState> for SegmentCache {
     }
 }
 
-impl FromRef<AppState> for RoomHandle {
+impl FromRef<AppState> for Rooms {
     fn from_ref(s: &AppState) -> Self {
-        s.room.clone()
+        s.rooms.clone()
     }
 }
 
 impl FromRef<AppState> for Library {
     fn from_ref(s: &AppState) -> Self {
         s.library.clone()
-    }
-}
-
-impl FromRef<AppState> for GmKey {
-    fn from_ref(s: &AppState) -> Self {
-        s.gm_key.clone()
     }
 }
 

@@ -386,7 +386,8 @@ async fn metrics_count_requests_listeners_and_sync_reports() {
             .find_map(|l| l.strip_prefix(name).and_then(|r| r.trim().parse().ok()))
             .unwrap_or_else(|| panic!("{name} missing:\n{text}"))
     };
-    assert_eq!(value("bardcast_listeners_connected "), 1.0);
+    assert_eq!(value("bardcast_listeners_connected{room=\"main\"} "), 1.0);
+    assert_eq!(value("bardcast_rooms "), 1.0);
     assert!(value("bardcast_live_parts_served_total ") >= 1.0);
     assert_eq!(value("bardcast_sync_error_ms_bucket{le=\"5\"} "), 1.0);
     assert_eq!(value("bardcast_sync_error_ms_bucket{le=\"2\"} "), 0.0);

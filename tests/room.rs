@@ -150,10 +150,10 @@ async fn simulation_of_a_day_of_random_commands_and_restarts_on_a_busy_stage_kee
         if rng.random_bool(0.006) {
             // As the actor's ticks would: one look-ahead schedules one track (or loop).
             for _ in 0..4 {
-                state.room.maintain().await;
+                state.rooms.main().stage.maintain().await;
             }
             let (_, _, before) = call(&router, "GET", "/api/session", None).await;
-            state.room.stop().await;
+            state.rooms.main().stage.stop().await;
             state.cache.close();
             drop((router, state, app));
             app = manual_app_in(&dir, clock.clone(), &[]).await;
@@ -226,7 +226,7 @@ async fn simulation_of_a_day_of_random_commands_and_restarts_on_a_busy_stage_kee
                 }
             }
         }
-        state.room.maintain().await;
+        state.rooms.main().stage.maintain().await;
 
         let now = unix_ms(clock.now());
         let (st, headers, text) = call(&router, "GET", "/hls/256k/live.m3u8", None).await;
@@ -262,7 +262,7 @@ async fn simulation_of_a_day_of_random_commands_and_restarts_on_a_busy_stage_kee
         // Fetch the newest segment and its parts; every URI fetched before must be identical.
         let newest = playlist.segments.last().unwrap();
         let msn = playlist.media_sequence + playlist.segments.len() as u64 - 1;
-        let timeline = state.room.timeline();
+        let timeline = state.rooms.main().stage.timeline();
         let mut uris = vec![format!("/hls/256k/{}", newest.uri)];
         uris.extend((msn * 4..msn * 4 + 4).map(|p| format!("/hls/256k/part/{p}.m4s")));
         if let Some(old) = seen.keys().nth(rng.random_range(0..seen.len().max(1))).cloned() {
@@ -457,7 +457,7 @@ async fn the_cache_keeps_an_ambience_loop_that_plays_when_it_is_full() {
     assert_eq!(st, 200, "{}", String::from_utf8_lossy(&body));
     let five_seconds = app.state.cache.status().bytes_used;
     assert!(five_seconds > 0);
-    app.state.room.stop().await;
+    app.state.rooms.main().stage.stop().await;
     app.state.cache.close();
     drop((router, app));
 

@@ -4,20 +4,25 @@ use axum::extract::{State, WebSocketUpgrade};
 use axum::http::request::Parts;
 use axum::response::Response;
 
+use super::InRoom;
 use crate::control::{self, Context};
 use crate::state::AppState;
 
-#[utoipa::path(get, path = "/ws", tag = "session",
+#[utoipa::path(get, path = "/ws", tag = "session", params(("room" = Option<String>, Query, description = "The room's slug; `main` when left out")),
     responses((status = 101, description = "The control socket: JSON messages with a `type` (see the README)"),
-        (status = 400, description = "Not a WebSocket upgrade")))]
-pub async fn upgrade(State(state): State<AppState>, parts: Parts, ws: WebSocketUpgrade) -> Response {
+        (status = 400, description = "Not a WebSocket upgrade"), (status = 404, description = "No such room")))]
+pub async fn upgrade(
+    State(state): State<AppState>,
+    InRoom(room): InRoom,
+    parts: Parts,
+    ws: WebSocketUpgrade,
+) -> Response {
     let peer = super::client_address(&parts);
     let ctx = Context {
-        room: state.room.clone(),
+        room,
+        rooms: state.rooms.clone(),
         library: state.library.clone(),
-        listeners: state.listeners.clone(),
         clock: state.clock.clone(),
-        gm_key: state.gm_key.clone(),
         metrics: state.metrics.clone(),
         shutdown: state.shutdown.clone(),
     };

@@ -14,8 +14,29 @@ pub async fn render(State(state): State<AppState>) -> Response {
     let mut out = String::new();
     header(&mut out, "bardcast_build_info", "gauge", "Version of the running server.");
     let _ = writeln!(out, "bardcast_build_info{{version=\"{}\"}} 1", env!("CARGO_PKG_VERSION"));
-    header(&mut out, "bardcast_listeners_connected", "gauge", "Listener pages connected to the control socket.");
-    let _ = writeln!(out, "bardcast_listeners_connected {}", state.listeners.count());
+    let rooms = state.rooms.list();
+    header(&mut out, "bardcast_rooms", "gauge", "Rooms on this server.");
+    let _ = writeln!(out, "bardcast_rooms {}", rooms.len());
+    header(
+        &mut out,
+        "bardcast_listeners_connected",
+        "gauge",
+        "Listener pages connected to the control socket, per room.",
+    );
+    for room in &rooms {
+        let _ = writeln!(out, "bardcast_listeners_connected{{room=\"{}\"}} {}", room.slug, room.listeners.count());
+    }
+    header(
+        &mut out,
+        "bardcast_room_rendering",
+        "gauge",
+        "1 while a room renders its parts (someone listened in the last 30 s).",
+    );
+    let now = crate::clock::unix_ms(state.clock.now());
+    for room in &rooms {
+        let _ =
+            writeln!(out, "bardcast_room_rendering{{room=\"{}\"}} {}", room.slug, u8::from(room.live.rendering(now)));
+    }
     state.metrics.write(&mut out);
 
     let cache = state.cache.status();

@@ -13,17 +13,19 @@ mod library;
 mod metrics;
 mod openapi;
 mod reports;
+mod rooms;
 mod scenes;
 mod session;
 
-use axum::extract::{ConnectInfo, FromRef, FromRequest, FromRequestParts, MatchedPath, Request, State};
+use axum::extract::{ConnectInfo, FromRef, FromRequest, FromRequestParts, MatchedPath, RawPathParams, Request, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::any;
+use axum::routing::{any, get};
 use axum::{Extension, Json, Router};
 use serde::Serialize;
+use tower::ServiceExt as _;
 use tower_http::cors::CorsLayer;
 use tower_http::services::{ServeDir, ServeFile};
 use tower_http::set_header::SetResponseHeaderLayer;
@@ -33,8 +35,9 @@ use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
 use utoipa_axum::routes;
 
 use crate::clock::Clock;
-use crate::gm_key::{GmKey, Refusal};
+use crate::gm_key::Refusal;
 use crate::metrics::Metrics;
+use crate::rooms::{Room, Rooms, MAIN};
 use crate::state::AppState;
 use error::ErrorCause;
 pub use error::{AppError, AppResult};
@@ -55,6 +58,7 @@ pub fn router(state: AppState) -> Router {
         .merge(session::routes())
         .merge(scenes::routes())
         .merge(reports::routes())
+        .merge(rooms::routes())
         .routes(routes!(audio::serve_track))
         .routes(routes!(control::upgrade))
         .routes(routes!(metrics::render))
@@ -72,12 +76,36 @@ pub fn router(state: AppState) -> Router {
     app.route("/api/{*rest}", any(|| async { AppError::NotFound("endpoint") }))
         .route_service("/gm", ServeFile::new(player.join("gm.html")))
         .route_service("/check", ServeFile::new(player.join("index.html")))
+        .route_service("/admin", ServeFile::new(player.join("admin.html")))
+        .route("/r/{slug}", get(room_page_without_slash))
+        .route("/r/{slug}/", get(room_page))
+        .route("/r/{slug}/{page}", get(room_page))
         .fallback_service(ServeDir::new(&player))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(CorsLayer::permissive())
         .merge(live)
         .layer(axum::middleware::from_fn_with_state(state.metrics.clone(), observe))
         .with_state(state)
+}
+
+/// A room's pages: `/r/{slug}/` the listener page, `/r/{slug}/gm` the dashboard,
+/// `/r/{slug}/check` the device check. The pages read the room from their address.
+async fn room_page(State(state): State<AppState>, InRoom(_): InRoom, params: RawPathParams, req: Request) -> Response {
+    let page = params.iter().find(|(k, _)| *k == "page").map(|(_, v)| v.to_owned());
+    let file = match page.as_deref() {
+        None | Some("check") => "index.html",
+        Some("gm") => "gm.html",
+        Some(_) => return AppError::NotFound("page").into_response(),
+    };
+    match ServeFile::new(state.player_dir.0.join(file)).oneshot(req).await {
+        Ok(resp) => resp.into_response(),
+        Err(e) => AppError::internal(e).into_response(),
+    }
+}
+
+/// `/r/{slug}` → `/r/{slug}/`, so the listener page's address always ends in a slash.
+async fn room_page_without_slash(InRoom(room): InRoom) -> Response {
+    axum::response::Redirect::permanent(&format!("/r/{}/", room.slug)).into_response()
 }
 
 /// Middleware on every route: a request span (debug level), the request counted by route
@@ -113,31 +141,108 @@ impl<T: Serialize> IntoResponse for ApiJson<T> {
     }
 }
 
-/// Proof that the request carries the right GM key (`Authorization: Bearer <key>`). An
-/// address that keeps sending wrong keys is answered 429 (see [`crate::gm_key`]).
+/// Proof that the request carries a GM key: the admin key or any room's key, for what every
+/// room shares (the library, folders, scenes, device checks). `Authorization: Bearer <key>`;
+/// an address that keeps sending wrong keys is answered 429 (see [`crate::gm_key`]).
 pub struct Gm;
 
 impl<S> FromRequestParts<S> for Gm
 where
-    GmKey: FromRef<S>,
+    Rooms: FromRef<S>,
     Metrics: FromRef<S>,
     S: Send + Sync,
 {
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let key = GmKey::from_ref(state);
-        let given = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim)
-            .filter(|v| !v.is_empty())
-            .ok_or(AppError::Unauthorized)?;
-        check_gm_key(&key, &Metrics::from_ref(state), given, client_address(parts))?;
+        let given = bearer_key(parts)?;
+        let from = client_address(parts);
+        Rooms::from_ref(state)
+            .authorize_any(given, from)
+            .map_err(|r| key_refused(&Metrics::from_ref(state), r, from))?;
         Ok(Gm)
     }
+}
+
+/// Proof that the request carries the admin key (the server's `GM_KEY`): rooms themselves.
+pub struct Admin;
+
+impl<S> FromRequestParts<S> for Admin
+where
+    Rooms: FromRef<S>,
+    Metrics: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let given = bearer_key(parts)?;
+        let from = client_address(parts);
+        Rooms::from_ref(state)
+            .admin_key()
+            .check(given, from, Instant::now())
+            .map_err(|r| key_refused(&Metrics::from_ref(state), r, from))?;
+        Ok(Admin)
+    }
+}
+
+/// The room a request is about: the path's `{slug}`, else the query's `room`, else `main`
+/// (the one-room URLs). 404 for a room that does not exist.
+pub struct InRoom(pub Arc<Room>);
+
+impl<S> FromRequestParts<S> for InRoom
+where
+    Rooms: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let rooms = Rooms::from_ref(state);
+        let params = RawPathParams::from_request_parts(parts, state).await.ok();
+        let from_path = params.as_ref().and_then(|p| p.iter().find(|(k, _)| *k == "slug").map(|(_, v)| v.to_owned()));
+        let slug = from_path.or_else(|| room_in_query(parts.uri.query())).unwrap_or_else(|| MAIN.to_owned());
+        rooms.get(&slug).map(InRoom).ok_or(AppError::NotFound("room"))
+    }
+}
+
+/// Proof that the request carries the GM key of the room it is about ([`InRoom`]) or the admin key.
+pub struct RoomGm(pub Arc<Room>);
+
+impl<S> FromRequestParts<S> for RoomGm
+where
+    Rooms: FromRef<S>,
+    Metrics: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let InRoom(room) = InRoom::from_request_parts(parts, state).await?;
+        let given = bearer_key(parts)?;
+        let from = client_address(parts);
+        Rooms::from_ref(state)
+            .authorize(&room, given, from)
+            .map_err(|r| key_refused(&Metrics::from_ref(state), r, from))?;
+        Ok(RoomGm(room))
+    }
+}
+
+/// `room=<slug>` from a query string (slugs need no decoding: an encoded one names no room).
+fn room_in_query(query: Option<&str>) -> Option<String> {
+    query?.split('&').find_map(|pair| pair.strip_prefix("room=")).map(str::to_owned)
+}
+
+/// The key of `Authorization: Bearer <key>`.
+fn bearer_key(parts: &Parts) -> Result<&str, AppError> {
+    parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .ok_or(AppError::Unauthorized)
 }
 
 /// The client's address, when the server was started with connect info (not in `oneshot` tests).
@@ -145,19 +250,18 @@ pub fn client_address(parts: &Parts) -> Option<IpAddr> {
     parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip())
 }
 
-/// Checks a GM key sent from address `from`, logging and counting refusals (REST and socket).
-pub fn check_gm_key(key: &GmKey, metrics: &Metrics, given: &str, from: Option<IpAddr>) -> Result<(), AppError> {
-    match key.check(given, from, Instant::now()) {
-        Ok(()) => Ok(()),
-        Err(Refusal::Wrong) => {
+/// The API's answer to a refused key from address `from`, logged and counted (REST and socket).
+pub fn key_refused(metrics: &Metrics, refusal: Refusal, from: Option<IpAddr>) -> AppError {
+    match refusal {
+        Refusal::Wrong => {
             metrics.count_gm_key_refusal(false);
             tracing::warn!(from = ?from, "a wrong GM key");
-            Err(AppError::Forbidden)
+            AppError::Forbidden
         }
-        Err(Refusal::Throttled(wait)) => {
+        Refusal::Throttled(wait) => {
             metrics.count_gm_key_refusal(true);
             tracing::warn!(from = ?from, "a GM key from an address that sent too many wrong ones; refused unchecked");
-            Err(AppError::TooManyRequests(wait.as_secs_f64().ceil() as u64))
+            AppError::TooManyRequests(wait.as_secs_f64().ceil() as u64)
         }
     }
 }

@@ -74,7 +74,9 @@ async fn submit_check(
     let stored = state.library.call(move |db| db.add_device_check(received_at, &report)).await?;
     state.metrics.count_device_check(stored.report.engine, stored.report.verdict);
     if let Some(client) = &stored.report.client_id {
-        state.listeners.attach_check(client, stored.summary());
+        for room in state.rooms.list() {
+            room.listeners.attach_check(client, stored.summary());
+        }
     }
     tracing::info!(
         device = %stored.report.device,

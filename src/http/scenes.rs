@@ -10,10 +10,9 @@ use utoipa_axum::routes;
 
 use super::error::{AppError, AppResult, ErrorBody};
 use super::library::ApiPath;
-use super::{ApiJson, Gm};
+use super::{ApiJson, Gm, RoomGm};
 use crate::ids::SceneId;
 use crate::library::Library;
-use crate::room::RoomHandle;
 use crate::scene::{Scene, SceneExport, SceneLayer, SceneMusic, SceneSpec};
 use crate::state::AppState;
 
@@ -108,17 +107,17 @@ struct NewName {
     name: String,
 }
 
-/// Saves what plays now as a new scene: the music's folder (or its track), the layers at
+/// Saves what plays now in a room as a new scene (scenes are shared by every room): the music's folder (or its track), the layers at
 /// their gains, the crossfade, and the pads of the scene playing.
 #[utoipa::path(post, path = "/api/scenes/from-stage", tag = "scenes", security(("gm_key" = [])), request_body = NewName,
+    params(("room" = Option<String>, Query, description = "The room whose stage is saved (its GM key or the admin key); `main` when left out")),
     responses((status = 201, description = "What plays now, saved as a new scene", body = Scene), (status = 400, description = "A bad field, named", body = ErrorBody)))]
 async fn from_stage(
-    _: Gm,
+    RoomGm(room): RoomGm,
     State(lib): State<Library>,
-    State(room): State<RoomHandle>,
     ApiJson(body): ApiJson<NewName>,
 ) -> AppResult<(StatusCode, ApiJson<Scene>)> {
-    let state = room.state();
+    let state = room.stage.state();
     let music = match (state.queue_folder_id, &state.now_playing) {
         (Some(folder_id), _) => Some(SceneMusic {
             folder_id: Some(folder_id),

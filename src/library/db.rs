@@ -18,6 +18,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0002_loudness.sql"),
     include_str!("migrations/0003_scenes.sql"),
     include_str!("migrations/0004_device_checks.sql"),
+    include_str!("migrations/0005_rooms.sql"),
 ];
 
 /// Columns selected for a [`Track`], in the order [`track_from_row`] reads them.
@@ -45,6 +46,16 @@ const SCANNED_COLUMNS: [&str; 17] = [
     "has_cover",
     "fingerprint",
 ];
+
+/// A room as saved: see [`crate::rooms`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct RoomRow {
+    pub slug: String,
+    pub name: String,
+    pub gm_key: String,
+    /// Unix ms.
+    pub created_at: i64,
+}
 
 /// The SQLite connection with the library's queries.
 pub struct Db {
@@ -205,6 +216,41 @@ impl Db {
             params![room, state],
         )?;
         Ok(())
+    }
+
+    // ---- rooms ----
+
+    /// Every room, oldest first.
+    pub fn rooms(&self) -> rusqlite::Result<Vec<RoomRow>> {
+        let mut stmt =
+            self.conn.prepare("SELECT slug, name, gm_key, created_at FROM rooms ORDER BY created_at, slug")?;
+        let rows = stmt.query_map([], |r| {
+            Ok(RoomRow { slug: r.get(0)?, name: r.get(1)?, gm_key: r.get(2)?, created_at: r.get(3)? })
+        })?;
+        rows.collect()
+    }
+
+    /// Adds a room; false if its slug is taken.
+    pub fn insert_room(&self, room: &RoomRow) -> rusqlite::Result<bool> {
+        let added = self.conn.execute(
+            "INSERT INTO rooms(slug, name, gm_key, created_at) VALUES (?1, ?2, ?3, ?4) ON CONFLICT(slug) DO NOTHING",
+            params![room.slug, room.name, room.gm_key, room.created_at],
+        )?;
+        Ok(added == 1)
+    }
+
+    /// Changes a room's name and key; false if there is no such room.
+    pub fn update_room(&self, slug: &str, name: &str, gm_key: &str) -> rusqlite::Result<bool> {
+        Ok(self.conn.execute("UPDATE rooms SET name = ?2, gm_key = ?3 WHERE slug = ?1", params![slug, name, gm_key])?
+            == 1)
+    }
+
+    /// Removes a room and its saved stage.
+    pub fn delete_room(&self, slug: &str) -> rusqlite::Result<()> {
+        let tx = self.conn.unchecked_transaction()?;
+        tx.execute("DELETE FROM rooms WHERE slug = ?1", [slug])?;
+        tx.execute("DELETE FROM room_state WHERE room = ?1", [slug])?;
+        tx.commit()
     }
 
     // ---- tracks ----

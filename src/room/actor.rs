@@ -22,8 +22,6 @@ use crate::library::model::Track;
 use crate::library::Library;
 use crate::scene::SceneSpec;
 
-/// Room name in the database (one room per server).
-const ROOM: &str = "main";
 /// A command is aimed at the first part final at least this many ms from now (see
 /// [`RENDER_AHEAD_MS`]): the time its database lookups usually take, with room to spare.
 const SAFETY_MS: u64 = 20;
@@ -114,16 +112,19 @@ impl RoomHandle {
         }
     }
 
-    /// Loads the persisted room, catches it up with the wall clock and starts the actor and
-    /// the part clock.
+    /// Loads the persisted room `slug`, catches it up with the wall clock and starts the
+    /// actor and the part clock.
     pub async fn start(
+        slug: &str,
         library: Library,
         cache: SegmentCache,
         clock: Arc<dyn Clock>,
         options: RoomOptions,
     ) -> Result<RoomHandle, String> {
         let RoomOptions { playback_delay_ms, max_playback_delay_ms, shuffle_seed } = options;
-        let saved = library.call(|db| Ok(db.room_state(ROOM)?)).await.map_err(|e| e.to_string())?;
+        let room: Arc<str> = slug.into();
+        let key = room.clone();
+        let saved = library.call(move |db| Ok(db.room_state(&key)?)).await.map_err(|e| e.to_string())?;
         let timeline = saved
             .and_then(|json| match Timeline::from_saved(&json) {
                 Ok(t) => Some(t),
@@ -145,6 +146,7 @@ impl RoomHandle {
         let reports = Arc::new(Mutex::new(Reports::default()));
         let measured = cache.measured();
         let mut actor = Actor {
+            room,
             delay,
             reports: reports.clone(),
             timeline,
@@ -261,6 +263,8 @@ async fn part_clock(
 }
 
 struct Actor {
+    /// The room's slug, under which its timeline is saved.
+    room: Arc<str>,
     /// The playback delay D and how it adapts.
     delay: Delay,
     reports: Arc<Mutex<Reports>>,
@@ -285,7 +289,7 @@ struct Actor {
 }
 
 impl Actor {
-    #[tracing::instrument(name = "room", skip_all, fields(room = ROOM))]
+    #[tracing::instrument(name = "room", skip_all, fields(room = %self.room))]
     async fn run(mut self, mut requests: mpsc::Receiver<Request>, stopped: CancellationToken) {
         let mut tick = tokio::time::interval(Duration::from_millis(TICK_MS));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -619,7 +623,8 @@ impl Actor {
         }
         match serde_json::to_string(&self.timeline) {
             Ok(json) => {
-                if let Err(e) = self.library.call(move |db| Ok(db.set_room_state(ROOM, &json)?)).await {
+                let room = self.room.clone();
+                if let Err(e) = self.library.call(move |db| Ok(db.set_room_state(&room, &json)?)).await {
                     tracing::error!(error = %e, "cannot save the room state");
                 }
             }

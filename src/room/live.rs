@@ -60,12 +60,13 @@ pub struct LiveParts {
 }
 
 impl LiveParts {
-    pub fn new(cache: SegmentCache, music_dir: PathBuf) -> Result<Self, String> {
+    /// The live parts of room `room` (its slug).
+    pub fn new(cache: SegmentCache, music_dir: PathBuf, room: &str) -> Result<Self, String> {
         let renditions = cache.ladder().len();
         Ok(LiveParts {
             renditions: cache.ladder().iter().map(playlist::rendition_name).collect(),
             stage: Renderer::new(cache.clone(), music_dir)?,
-            published: PublishedParts::open(cache.root())
+            published: PublishedParts::open(cache.root(), room)
                 .map_err(|e| format!("cannot keep published parts in {}: {e}", cache.root().display()))?,
             rendering: Arc::default(),
             newest_asked: Arc::default(),
@@ -97,6 +98,17 @@ impl LiveParts {
     /// The ladder index of the rendition called `name` (`256k`).
     pub fn rendition(&self, name: &str) -> Option<usize> {
         self.renditions.iter().position(|r| r == name)
+    }
+
+    /// Whether parts are rendered as they are published: someone asked for one in the last
+    /// [`LISTENED_PARTS`] (what a room costs in CPU).
+    pub fn rendering(&self, now_ms: u64) -> bool {
+        self.newest_asked.load(Ordering::Relaxed) + LISTENED_PARTS >= super::playlist::latest_part(now_ms)
+    }
+
+    /// Forgets the parts this room published (the room was deleted).
+    pub fn remove_published(&self) {
+        self.published.remove();
     }
 
     pub fn cache(&self) -> &SegmentCache {

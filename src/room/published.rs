@@ -4,7 +4,7 @@
 //! whose saved state a kill cut off).
 //!
 //! ```text
-//! CACHE_DIR/published/<ladder key>/<part>.<rendition>.m4s
+//! CACHE_DIR/published/<ladder key>/<room slug>/<part>.<rendition>.m4s
 //! ```
 //!
 //! Each file is written (beside serving it) under a temporary name and renamed, so a kill
@@ -31,17 +31,21 @@ pub struct PublishedParts {
 }
 
 impl PublishedParts {
-    /// Opens `CACHE_DIR/published/<ladder key>`, where `cache_root` is the segment cache's
-    /// ladder folder (`CACHE_DIR/<ladder key>`). Other ladders' folders and unfinished writes
-    /// are removed.
-    pub fn open(cache_root: &Path) -> io::Result<Self> {
-        let ladder = cache_root.file_name().ok_or_else(|| io::Error::other("the cache folder has no name"))?;
-        let parent = cache_root.parent().ok_or_else(|| io::Error::other("the cache folder has no parent"))?;
-        let all = parent.join("published");
-        let dir = all.join(ladder);
+    /// Opens `CACHE_DIR/published/<ladder key>/<room>`, where `cache_root` is the segment
+    /// cache's ladder folder (`CACHE_DIR/<ladder key>`). Other ladders' folders, files of the
+    /// one-room layout and unfinished writes are removed.
+    pub fn open(cache_root: &Path, room: &str) -> io::Result<Self> {
+        let ladder_dir = ladder_dir(cache_root)?;
+        let dir = ladder_dir.join(room);
         fs::create_dir_all(&dir)?;
-        for entry in fs::read_dir(&all)?.flatten() {
-            if entry.file_name() != ladder {
+        let all = ladder_dir.parent().ok_or_else(|| io::Error::other("no published folder"))?;
+        for entry in fs::read_dir(all)?.flatten() {
+            if entry.path() != ladder_dir {
+                remove_quietly(&entry.path());
+            }
+        }
+        for entry in fs::read_dir(&ladder_dir)?.flatten() {
+            if entry.file_type().is_ok_and(|t| !t.is_dir()) {
                 remove_quietly(&entry.path());
             }
         }
@@ -51,6 +55,22 @@ impl PublishedParts {
             }
         }
         Ok(PublishedParts { dir })
+    }
+
+    /// Removes the published parts of every room not in `rooms` (deleted while the server was down).
+    pub fn remove_rooms_except(cache_root: &Path, rooms: &[&str]) -> io::Result<()> {
+        let ladder_dir = ladder_dir(cache_root)?;
+        for entry in fs::read_dir(&ladder_dir)?.flatten() {
+            if !rooms.iter().any(|r| entry.file_name() == *r) {
+                remove_quietly(&entry.path());
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes this room's published parts (the room was deleted).
+    pub fn remove(&self) {
+        remove_quietly(&self.dir);
     }
 
     fn path(&self, part: u64, rendition: &str) -> PathBuf {
@@ -96,6 +116,15 @@ impl PublishedParts {
     }
 }
 
+/// `CACHE_DIR/published/<ladder key>`, made if missing.
+fn ladder_dir(cache_root: &Path) -> io::Result<PathBuf> {
+    let ladder = cache_root.file_name().ok_or_else(|| io::Error::other("the cache folder has no name"))?;
+    let parent = cache_root.parent().ok_or_else(|| io::Error::other("the cache folder has no parent"))?;
+    let dir = parent.join("published").join(ladder);
+    fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
 fn remove_quietly(path: &Path) {
     let removed = if path.is_dir() { fs::remove_dir_all(path) } else { fs::remove_file(path) };
     if let Err(e) = removed {
@@ -113,13 +142,13 @@ mod tests {
         let root = cache.path().join("aaclc-a");
         let other = cache.path().join("published/aaclc-b");
         fs::create_dir_all(&other).unwrap();
-        let parts = PublishedParts::open(&root).unwrap();
+        let parts = PublishedParts::open(&root, "main").unwrap();
         assert!(!other.exists(), "another ladder's parts are removed");
         for part in 100..=200 {
             parts.write(part, "256k", &part.to_le_bytes()).unwrap();
         }
         fs::write(parts.dir.join(".tmp-201.256k"), b"half").unwrap();
-        let reopened = PublishedParts::open(&root).unwrap();
+        let reopened = PublishedParts::open(&root, "main").unwrap();
         assert_eq!(reopened.read(200, "256k").as_deref(), Some(&200u64.to_le_bytes()[..]));
         assert_eq!(reopened.read(200, "128k"), None);
         // Pruned at 192: everything before 128 is gone, 128 on is kept.
@@ -128,5 +157,26 @@ mod tests {
         let names: Vec<String> =
             fs::read_dir(&reopened.dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into()).collect();
         assert!(names.iter().all(|n| !n.starts_with(TMP_PREFIX)), "an unfinished write is removed: {names:?}");
+    }
+
+    #[test]
+    fn each_room_keeps_its_own_parts_and_a_deleted_room_loses_them() {
+        let cache = tempfile::tempdir().unwrap();
+        let root = cache.path().join("aaclc-a");
+        let old_layout = cache.path().join("published/aaclc-a/100.256k.m4s");
+        fs::create_dir_all(old_layout.parent().unwrap()).unwrap();
+        fs::write(&old_layout, b"one-room layout").unwrap();
+        let (main, crypt) =
+            (PublishedParts::open(&root, "main").unwrap(), PublishedParts::open(&root, "crypt").unwrap());
+        assert!(!old_layout.exists(), "a part of the one-room layout is removed");
+        main.write(100, "256k", b"main").unwrap();
+        crypt.write(100, "256k", b"crypt").unwrap();
+        assert_eq!(main.read(100, "256k").as_deref(), Some(&b"main"[..]));
+        assert_eq!(crypt.read(100, "256k").as_deref(), Some(&b"crypt"[..]));
+        PublishedParts::remove_rooms_except(&root, &["main"]).unwrap();
+        assert_eq!(crypt.read(100, "256k"), None, "a room deleted while the server was down");
+        assert!(main.read(100, "256k").is_some());
+        main.remove();
+        assert_eq!(main.read(100, "256k"), None);
     }
 }
