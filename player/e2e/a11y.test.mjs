@@ -44,7 +44,7 @@ async function violations(page) {
 }
 
 for (const viewport of [{ width: 1280, height: 900 }, { width: 820, height: 1180 }, { width: 390, height: 844 }]) {
-  test(`no serious or critical axe violations on / and /gm at ${viewport.width} px`, { timeout: 60_000 }, async () => {
+  test(`no serious or critical axe violations on /, /gm and /admin at ${viewport.width} px`, { timeout: 60_000 }, async () => {
     const context = await browser.newContext({ viewport });
     const listener = await context.newPage();
     await listener.goto(`${server.base}/`);
@@ -62,6 +62,11 @@ for (const viewport of [{ width: 1280, height: 900 }, { width: 820, height: 1180
     assert.deepEqual(await violations(gm), [], "dashboard");
     await gm.getByTestId("help-open").click();
     assert.deepEqual(await violations(gm), [], "dashboard with the help open");
+
+    const admin = await context.newPage();
+    await admin.goto(`${server.base}/admin?key=${encodeURIComponent(server.key)}`);
+    await admin.getByTestId("room").first().waitFor();
+    assert.deepEqual(await violations(admin), [], "admin page");
     await context.close();
   });
 }

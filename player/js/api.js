@@ -5,6 +5,8 @@
  * `fetch` is injected so tests need no network.
  */
 
+import { here } from "./room.js";
+
 /** An API failure. status 0 with code "unreachable" means no HTTP answer at all. */
 export class ApiError extends Error {
   /**
@@ -108,21 +110,27 @@ export function createApi({ fetch = (...a) => globalThis.fetch(...a), base = "",
     scanStatus: () => request("GET", "/api/scan/status"),
     cachePrepare: (folderId) => post("/api/cache/prepare", folderId === undefined ? {} : { folderId }),
     cacheStatus: () => request("GET", "/api/cache/status"),
-    session: () => request("GET", "/api/session"),
+    session: () => request("GET", here.session),
     /**
      * A GM command; resolves to the new session state.
      * @param {string} name e.g. "pause", "play", "queue"
      * @param {object} [body]
      */
-    command: (name, body = {}) => post(`/api/session/${id(name)}`, body),
+    command: (name, body = {}) => post(`${here.session}/${id(name)}`, body),
     scenes: () => request("GET", "/api/scenes"),
     deviceChecks: () => request("GET", "/api/reports?limit=20"),
     createScene: (spec) => post("/api/scenes", spec),
     updateScene: (sceneId, spec) => request("PUT", `/api/scenes/${id(sceneId)}`, spec),
     deleteScene: (sceneId) => request("DELETE", `/api/scenes/${id(sceneId)}`),
     orderScenes: (sceneIds) => request("PUT", "/api/scenes/order", { sceneIds }),
-    sceneFromStage: (name) => post("/api/scenes/from-stage", { name }),
+    sceneFromStage: (name) => post(`/api/scenes/from-stage${here.query}`, { name }),
     exportScenes: () => request("GET", "/api/scenes/export"),
+    rooms: () => request("GET", "/api/rooms"),
+    /** @param {{name: string, slug?: string}} room */
+    createRoom: (room) => post("/api/rooms", room),
+    renameRoom: (slug, name) => request("PATCH", `/api/rooms/${id(slug)}`, { name }),
+    deleteRoom: (slug) => request("DELETE", `/api/rooms/${id(slug)}`),
+    rotateRoomKey: (slug) => post(`/api/rooms/${id(slug)}/key`),
     importScenes: (file) => post("/api/scenes/import", file),
   };
 }

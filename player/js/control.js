@@ -15,9 +15,10 @@
 /**
  * The socket URL for the page's location: ws:// for http, wss:// for https.
  * @param {{protocol: string, host: string}} location
+ * @param {string} [path="/ws"] the room's socket path and query (see room.js)
  */
-export function wsUrl(location) {
-  return `${location.protocol === "https:" ? "wss:" : "ws:"}//${location.host}/ws`;
+export function wsUrl(location, path = "/ws") {
+  return `${location.protocol === "https:" ? "wss:" : "ws:"}//${location.host}${path}`;
 }
 
 export class ControlClient {

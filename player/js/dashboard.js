@@ -9,6 +9,7 @@ import { ClockOffset } from "./clock.js";
 import { ControlClient, wsUrl } from "./control.js";
 import { deviceName } from "./format.js";
 import { $ } from "./dom.js";
+import { here, showRoomName } from "./room.js";
 import { createFolderTree } from "./gm/folders.js";
 import { createTrackList } from "./gm/tracks.js";
 import { createTransport } from "./gm/transport.js";
@@ -17,7 +18,8 @@ import { createStatus } from "./gm/status.js";
 import { createScenes } from "./gm/scenes.js";
 import { createStage } from "./gm/stage.js";
 
-const KEY_STORAGE = "bardcast.gmKey";
+/** Where this room's GM key is kept on the device: each room has its own (main keeps the one-room name). */
+const KEY_STORAGE = here.slug && here.slug !== "main" ? `bardcast.gmKey.${here.slug}` : "bardcast.gmKey";
 /** How long a toast stays up (ms). */
 const TOAST_MS = 4000;
 
@@ -136,7 +138,7 @@ const CONNECTION_LABELS = { connecting: "Connecting…", open: "Connected", reco
 
 function startSocket() {
   control = new ControlClient({
-    url: wsUrl(location),
+    url: wsUrl(location, here.socket),
     WebSocket,
     clock,
     now,
@@ -146,6 +148,10 @@ function startSocket() {
       if (msg.type === "listeners") ctx.emit("listeners", msg.listeners ?? []);
       else if (msg.type === "scan") ctx.emit("scan", msg.status ?? {});
       else if (msg.type === "cache") ctx.emit("cache", msg.status ?? {});
+      else if (msg.type === "bye" && msg.reason === "room deleted") {
+        control.stop();
+        showBanner("This room was deleted by the admin.");
+      }
       else if (msg.type === "error") {
         if (msg.code === "unauthorized" || msg.code === "forbidden") showKeyGate("The server refused this GM key.");
         else ctx.toast(msg.message ?? msg.code);
@@ -242,5 +248,6 @@ document.addEventListener("keyup", (e) => {
   if (e.key.toLowerCase() === "d") stage.duckUp();
 });
 
+showRoomName($(".brand"));
 if (getKey()) openDashboard();
 else showKeyGate();

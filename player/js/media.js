@@ -17,7 +17,10 @@
  * rate change moves the error and falls back to seeks when not (`watchRate` in sync.js).
  */
 
-const SRC = "/hls/live.m3u8";
+import { here } from "./room.js";
+
+/** The room's stream. */
+const SRC = here.stream;
 /** Where the listener's engine choice is kept on the device. */
 const ENGINE_KEY = "bardcast.engine";
 /** The engine choices: "auto" lets the page decide (hls.js where it runs). */

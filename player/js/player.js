@@ -13,6 +13,7 @@ import { initialOutputDelay, parseOutputDelay, storeOutputDelay, suggestedOutput
 import { coverUrl } from "./api.js";
 import { deviceName, formatMs } from "./format.js";
 import { $, h } from "./dom.js";
+import { here, pageName, showRoomName } from "./room.js";
 
 /** Sync controller period (ms). */
 const SYNC_TICK_MS = 100;
@@ -56,6 +57,10 @@ const clock = new ClockOffset();
 let sync = new SyncController({ seekBias: storedSeekBias() });
 let savedSeekBias = sync.seekBias;
 const volume = new Volume(audio);
+/** The room's name, once known (a room's page only; see showRoomName). */
+let roomName = null;
+showRoomName($(".brand")).then((name) => { roomName = name; });
+
 /** This device's speaker delay (ms, see speaker.js): the page plays that much ahead of the room. */
 let outputDelayMs = initialOutputDelay(location.search).ms;
 /** What the browser reports as its output latency (ms, AudioContext.outputLatency), null if it does not. */
@@ -80,7 +85,7 @@ let lateSinceReport = null;
 const trouble = { connection: null, playback: null, server: null };
 
 const control = new ControlClient({
-  url: wsUrl(location),
+  url: wsUrl(location, here.socket),
   WebSocket,
   clock,
   now,
@@ -88,6 +93,13 @@ const control = new ControlClient({
   onState: showState,
   onMessage: (msg) => {
     if (msg.type === "error") showTrouble("server", msg.message ?? msg.code);
+    if (msg.type === "bye" && msg.reason === "room deleted") {
+      // Nothing to come back to: stop for good, and say why.
+      control.stop();
+      audio.pause();
+      ui.join.hidden = true;
+      showTrouble("server", "This room was closed. Ask your GM for the new link.");
+    }
   },
   onStatus: (status) => {
     if (status === "open") probe.start();
@@ -325,7 +337,7 @@ function updateMediaSession(np, cover) {
     ? new MediaMetadata({
         title: np.title ?? "",
         artist: np.artist ?? "",
-        album: np.album ?? "",
+        album: [np.album, roomName].filter(Boolean).join(" · "),
         artwork: cover ? [{ src: new URL(cover, location.href).href }] : [],
       })
     : null;
@@ -467,7 +479,7 @@ document.addEventListener("visibilitychange", () => {
 ui.join.disabled = true;
 ui.join.textContent = "Loading…";
 // The device check (`/check`) is this page with a timed run that watches it.
-if (location.pathname === "/check") import("./check-page.js");
+if (pageName(location.pathname) === "check") import("./check-page.js");
 ui.engine.value = engineChoice;
 ui.engine.addEventListener("change", () => {
   if (!ENGINE_CHOICES.includes(ui.engine.value)) return;

@@ -46,6 +46,7 @@ function autoPong(socket, timers) {
 test("wsUrl follows the page's scheme", () => {
   assert.equal(wsUrl({ protocol: "http:", host: "a:8080" }), "ws://a:8080/ws");
   assert.equal(wsUrl({ protocol: "https:", host: "b.example" }), "wss://b.example/ws");
+  assert.equal(wsUrl({ protocol: "http:", host: "a:8080" }, "/ws?room=crypt"), "ws://a:8080/ws?room=crypt");
 });
 
 test("connects, says hello, bursts pings, then pings every second", () => {
