@@ -74,7 +74,7 @@ pub struct ServeConfig {
     #[arg(long, env = "MAX_PLAYBACK_DELAY_MS", default_value_t = 3000, value_parser = clap::value_parser!(u64).range(100..=10_000))]
     pub max_playback_delay_ms: u64,
     /// Rooms this server holds at once (the room `main` included); each costs little while
-    /// idle and about 2 % of a core per rendition while its stage plays to listeners.
+    /// idle and about 3 % of a core per rendition while its stage plays to listeners.
     #[arg(long, env = "MAX_ROOMS", default_value_t = 32, value_parser = clap::value_parser!(u64).range(1..=1000))]
     pub max_rooms: u64,
     /// The admin key: creates and deletes rooms and acts as GM in any room; generated at first
