@@ -19,29 +19,16 @@
 
 mod load;
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use load::{free_port, listener, now_ms, open_files_limit, quantile, rss_kb, sorted, Stats};
+use load::{free_port, listener, now_ms, open_files_limit, quantile, rss_kb, sorted, Origin, Stats, GM_KEY};
 
-const GM_KEY: &str = "bench";
 /// Latencies are kept from this long after a step starts, ms: listeners join over the first
 /// second, each at a random moment of a part.
 const WARM_UP_MS: u64 = 3000;
-
-struct Origin {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Origin {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// Requests the origin answered on routes starting with `route_prefix` (all statuses).
 fn origin_requests(metrics: &str, route_prefix: &str) -> u64 {
@@ -111,32 +98,10 @@ fn main() {
     if let Some(limit) = open_files_limit().filter(|l| *l < 2 * most + 100) {
         println!("warning: {limit} open files allowed; {most} listeners need more (ulimit -n {})", 4 * most + 200);
     }
-    let dir = tempfile::tempdir().expect("temp dir");
-    let port = free_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_bardcast"))
-        .envs([
-            ("HOST", "127.0.0.1".to_owned()),
-            ("PORT", port.to_string()),
-            ("DEMO", "true".into()),
-            ("DATABASE_PATH", dir.path().join("db.sqlite").display().to_string()),
-            ("CACHE_DIR", dir.path().join("cache").display().to_string()),
-            ("GM_KEY", GM_KEY.into()),
-            ("LOG_LEVEL", "warn".into()),
-        ])
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("start bardcast");
-    let origin = Origin { child, base: format!("http://127.0.0.1:{port}") };
-    let origin_addr = format!("127.0.0.1:{port}");
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
     rt.block_on(async {
+        let origin = Origin::start(&[]).await;
         let client = reqwest::Client::new();
-        for _ in 0..100 {
-            if client.get(format!("{}/api/scan/status", origin.base)).send().await.is_ok() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
         tokio::time::sleep(Duration::from_secs(1)).await;
         let r = client
             .post(format!("{}/api/session/play", origin.base))
@@ -153,7 +118,7 @@ fn main() {
         println!("\n== directly against the origin ({secs} s per step, load generator on the same {} cores)", std::thread::available_parallelism().map_or(0, |n| n.get()));
         let mut best = 0;
         for &n in &steps {
-            let step = run_step(&origin_addr, &origin, n, secs).await;
+            let step = run_step(&origin.addr, &origin, n, secs).await;
             println!(
                 "{n:5} listeners: p99 {:5.0} ms ({}), errors {}, origin peak RSS {} MB",
                 step.p99_ms,
@@ -168,9 +133,9 @@ fn main() {
         println!("largest N with p99 < 100 ms and no errors: {best}");
 
         for proxy in [Proxy::Nginx, Proxy::Varnish] {
-            let folder = dir.path().join(proxy.name());
+            let folder = origin.dir.path().join(proxy.name());
             let port = free_port();
-            if !proxy.start(&origin_addr, port, &folder) {
+            if !proxy.start(&origin.addr, port, &folder) {
                 println!("\n{} could not start; skipping its run", proxy.name());
                 continue;
             }

@@ -14,32 +14,18 @@
 
 mod load;
 
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use load::{free_port, listener, now_ms, quantile, rss_kb, sorted, Stats};
+use load::{listener, now_ms, quantile, rss_kb, sorted, Origin, Stats, GM_KEY};
 use serde_json::{json, Value};
 
-const GM_KEY: &str = "bench";
 const ROOMS: usize = 32;
 const BUSY: usize = 8;
 const LISTENERS: usize = 100;
 /// Latencies are kept from this long after a step starts, ms.
 const WARM_UP_MS: u64 = 3000;
-
-struct Origin {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Origin {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// CPU time the process `pid` has used, s (user + system).
 fn cpu_seconds(pid: u32) -> f64 {
@@ -114,33 +100,10 @@ async fn make_busy(client: &reqwest::Client, origin: &Origin, slug: &str) {
 
 fn main() {
     let secs: u64 = std::env::var("SECONDS_PER_STEP").ok().and_then(|s| s.parse().ok()).unwrap_or(20);
-    let dir = tempfile::tempdir().expect("temp dir");
-    let port = free_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_bardcast"))
-        .envs([
-            ("HOST", "127.0.0.1".to_owned()),
-            ("PORT", port.to_string()),
-            ("DEMO", "true".into()),
-            ("DATABASE_PATH", dir.path().join("db.sqlite").display().to_string()),
-            ("CACHE_DIR", dir.path().join("cache").display().to_string()),
-            ("GM_KEY", GM_KEY.into()),
-            ("LOG_LEVEL", "warn".into()),
-            ("MAX_ROOMS", ROOMS.to_string()),
-        ])
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("start bardcast");
-    let origin = Origin { child, base: format!("http://127.0.0.1:{port}") };
-    let addr = format!("127.0.0.1:{port}");
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
     rt.block_on(async {
+        let origin = Origin::start(&[("MAX_ROOMS", ROOMS.to_string())]).await;
         let client = reqwest::Client::new();
-        for _ in 0..100 {
-            if client.get(format!("{}/api/scan/status", origin.base)).send().await.is_ok() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
         // The demo tracks encoded once, so no step pays for a first encode.
         post(&client, &origin, "/api/cache/prepare", json!({})).await;
         tokio::time::sleep(Duration::from_secs(8)).await;
@@ -161,7 +124,7 @@ fn main() {
             (rooms_kb.saturating_sub(one_room_kb)) as f64 / (ROOMS - 1) as f64,
         );
 
-        let silent = run_step(&addr, &origin, &slugs, secs).await;
+        let silent = run_step(&origin.addr, &origin, &slugs, secs).await;
         println!(
             "{LISTENERS} listeners over {ROOMS} silent rooms: {:.1} % of a core, RSS {} MB; {}; errors {}",
             silent.cpu_percent, silent.rss_mb, silent.detail, silent.errors
@@ -183,7 +146,7 @@ fn main() {
             })
         };
         tokio::time::sleep(Duration::from_secs(1)).await;
-        let busy = run_step(&addr, &origin, &slugs, secs).await;
+        let busy = run_step(&origin.addr, &origin, &slugs, secs).await;
         let _ = effects.await;
         println!(
             "{LISTENERS} listeners over {ROOMS} rooms, {BUSY} busy: {:.1} % of a core, RSS {} MB; {}; errors {}",

@@ -4,6 +4,7 @@
 
 #![allow(dead_code)] // each bench uses a different part
 
+use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -13,6 +14,58 @@ use tokio::net::TcpStream;
 
 /// Part length on the time grid, ms.
 pub const PART_MS: u64 = 512;
+/// The GM (admin) key the benches start the server with.
+pub const GM_KEY: &str = "bench";
+
+/// A release bardcast on 127.0.0.1 with the demo tracks, its database and cache in a temp
+/// dir; killed when dropped.
+pub struct Origin {
+    pub child: Child,
+    /// `http://127.0.0.1:<port>`.
+    pub base: String,
+    /// `127.0.0.1:<port>`, for the load generator.
+    pub addr: String,
+    /// Holds the database, the cache and whatever a bench puts beside them.
+    pub dir: tempfile::TempDir,
+}
+
+impl Origin {
+    /// Starts the server with `env` on top of the benches' settings and waits until it answers.
+    pub async fn start(env: &[(&str, String)]) -> Origin {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let port = free_port();
+        let child = Command::new(env!("CARGO_BIN_EXE_bardcast"))
+            .envs([
+                ("HOST", "127.0.0.1".to_owned()),
+                ("PORT", port.to_string()),
+                ("DEMO", "true".into()),
+                ("DATABASE_PATH", dir.path().join("db.sqlite").display().to_string()),
+                ("CACHE_DIR", dir.path().join("cache").display().to_string()),
+                ("GM_KEY", GM_KEY.into()),
+                ("LOG_LEVEL", "warn".into()),
+            ])
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start bardcast");
+        let origin = Origin { child, base: format!("http://127.0.0.1:{port}"), addr: format!("127.0.0.1:{port}"), dir };
+        let client = reqwest::Client::new();
+        for _ in 0..100 {
+            if client.get(format!("{}/api/scan/status", origin.base)).send().await.is_ok() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        origin
+    }
+}
+
+impl Drop for Origin {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
 
 pub fn now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)

@@ -155,11 +155,7 @@ where
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let given = bearer_key(parts)?;
-        let from = client_address(parts);
-        Rooms::from_ref(state)
-            .authorize_any(given, from)
-            .map_err(|r| key_refused(&Metrics::from_ref(state), r, from))?;
+        check_bearer_key(parts, state, |rooms, given, from| rooms.authorize_any(given, from))?;
         Ok(Gm)
     }
 }
@@ -176,12 +172,7 @@ where
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let given = bearer_key(parts)?;
-        let from = client_address(parts);
-        Rooms::from_ref(state)
-            .admin_key()
-            .check(given, from, Instant::now())
-            .map_err(|r| key_refused(&Metrics::from_ref(state), r, from))?;
+        check_bearer_key(parts, state, |rooms, given, from| rooms.admin_key().check(given, from, Instant::now()))?;
         Ok(Admin)
     }
 }
@@ -219,11 +210,7 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let InRoom(room) = InRoom::from_request_parts(parts, state).await?;
-        let given = bearer_key(parts)?;
-        let from = client_address(parts);
-        Rooms::from_ref(state)
-            .authorize(&room, given, from)
-            .map_err(|r| key_refused(&Metrics::from_ref(state), r, from))?;
+        check_bearer_key(parts, state, |rooms, given, from| rooms.authorize(&room, given, from))?;
         Ok(RoomGm(room))
     }
 }
@@ -231,6 +218,22 @@ where
 /// `room=<slug>` from a query string (slugs need no decoding: an encoded one names no room).
 fn room_in_query(query: Option<&str>) -> Option<String> {
     query?.split('&').find_map(|pair| pair.strip_prefix("room=")).map(str::to_owned)
+}
+
+/// Checks the request's bearer key with `check` (given the rooms, the key and the client's
+/// address); a refusal is logged, counted and answered as [`key_refused`] says.
+fn check_bearer_key<S, T>(
+    parts: &Parts,
+    state: &S,
+    check: impl FnOnce(&Rooms, &str, Option<IpAddr>) -> Result<T, Refusal>,
+) -> Result<T, AppError>
+where
+    Rooms: FromRef<S>,
+    Metrics: FromRef<S>,
+{
+    let given = bearer_key(parts)?;
+    let from = client_address(parts);
+    check(&Rooms::from_ref(state), given, from).map_err(|r| key_refused(&Metrics::from_ref(state), r, from))
 }
 
 /// The key of `Authorization: Bearer <key>`.
