@@ -21,7 +21,9 @@
  *    each seek is learned (seekBias) and taken off the next one. Once under
  *    acquireSeekMs, or after maxAcquireSeeks seeks (counted until the next
  *    lock, also across the gaps the seeks themselves cause), the controller
- *    is locked. Join to lock is then about two seeks of ~300 ms each. A seek
+ *    is locked. The residual of a seek that landed within landingToleranceMs of its
+ *    aim is not seeked again either: a busy page's seeks scatter that much, so it
+ *    glides, at up to catchUpRateDelta. Join to lock is then about two seeks of ~300 ms each. A seek
  *    whose readings take longer than drySeekMs to come back went outside the
  *    buffer and waited for data: its landing teaches nothing.
  *  - locked: average the error over about a second and, once it passes
@@ -80,7 +82,7 @@
  * correction starts at 8 ms and moves the rate by at most 1 %), each checked for effect; seeks
  * once rate changes do nothing.
  */
-export const NATIVE_SYNC_OPTIONS = Object.freeze({ watchRate: true, startMs: 8, stopMs: 2, maxRateDelta: 0.01 });
+export const NATIVE_SYNC_OPTIONS = Object.freeze({ watchRate: true, startMs: 8, stopMs: 2, maxRateDelta: 0.01, catchUpRateDelta: 0.01 });
 
 /**
  * The room's D (ms) at server time `serverNow` (ms since epoch), and how fast it moves there
@@ -122,6 +124,9 @@ export class SyncController {
    * @param {number} [opts.stopMs=1] stop correcting under this averaged error (ms)
    * @param {number} [opts.gainPerSecond=0.5] k: rate offset per second of error
    * @param {number} [opts.maxRateDelta=0.03] clamp of |playbackRate - 1|
+   * @param {number} [opts.catchUpRateDelta=0.08] the clamp instead for the first correction after an acquisition
+   *   locked beyond acquireSeekMs, unless struggling (a lag after a stall, an error smaller than seeks miss by): at 3 % a 100 ms error
+   *   takes 3 s to glide away, at its k-sized 5 % 2 s. Jellyfin's SyncPlay speeds up to take errors out within a second.
    * @param {number} [opts.settleMs=300] samples ignored after a rate change (ms)
    * @param {number} [opts.seekSettleMs=150] samples ignored after a seek (ms)
    * @param {number} [opts.acquireSeekMs=25] until locked, seek when the averaged error is beyond this (ms)
@@ -159,6 +164,7 @@ export class SyncController {
     stopMs = 1,
     gainPerSecond = 0.5,
     maxRateDelta = 0.03,
+    catchUpRateDelta = 0.08,
     settleMs = 300,
     seekSettleMs = 150,
     acquireSeekMs = 25,
@@ -183,7 +189,7 @@ export class SyncController {
   } = {}) {
     Object.assign(this, {
       seekThresholdMs, seekConfirmMs, verifyEveryMs, windowMs, minSpanMs, startMs, stopMs, gainPerSecond,
-      maxRateDelta, settleMs, seekSettleMs, acquireSeekMs, acquireSpanMs, agreeMs, acquireWaitMs, maxAcquireSeeks,
+      maxRateDelta, catchUpRateDelta, settleMs, seekSettleMs, acquireSeekMs, acquireSpanMs, agreeMs, acquireWaitMs, maxAcquireSeeks,
       stallSeekMs, drySeekMs, stallWatchMs, landingToleranceMs, backoffBaseMs, maxBackoffMs, strugglingAfter, troubleWindowMs, stableMs, hugeErrorMs,
       watchRate, rateIgnoredLimit, seekOnlyMs,
     });
@@ -199,6 +205,8 @@ export class SyncController {
     this.rateIgnoredInRow = 0;
     /** False until the error has been brought under acquireSeekMs since the input (re)appeared. */
     this.locked = false;
+    /** Locked with an error beyond acquireSeekMs: the first correction may use catchUpRateDelta. */
+    this.catchingUp = false;
     this.acquireSeeks = 0;
     /** Learned landing error of seeks (ms, positive = lands ahead), subtracted from the next seek target. */
     this.seekBias = seekBias;
@@ -210,6 +218,11 @@ export class SyncController {
      * here replaces it.
      */
     this.biasLearnedHere = false;
+    /**
+     * How far (ms) the last seek whose landing could be predicted missed it: on a busy page seeks
+     * land with that much scatter, and a seek for a smaller error would not land any closer.
+     */
+    this.landingMiss = 0;
     /** Local ms of the first settled sample of the current acquisition, or null. */
     this.acquireSince = null;
     this.pendingSeekCheck = false;
@@ -312,7 +325,13 @@ export class SyncController {
     for (const s of this.window) s.e += delayStep;
     if (baseShift !== 0) {
       // D starts or stops moving (a ramp, announced ahead): every listener shifts its rate by
-      // the same amount at the same moment, whatever it was correcting.
+      // the same amount at the same moment, whatever it was correcting. One that locked with an
+      // error still to take out starts on it now: the window restarts at every rate change, and
+      // waiting for the next would keep it off for another second.
+      if (this.catchingUp && Math.abs(this.rate - (this.baseRate - baseShift)) < 1e-9 && this.window.length >= 2) {
+        const error = this.projected(now);
+        if (Math.abs(error) > this.startMs) return { ...this.correct(error, now), error, rawError };
+      }
       return { ...this.setRate(this.rate + baseShift, now, this.settleMs), error: this.error, rawError };
     }
     if (delayStep !== 0 && delaySlope === 0) {
@@ -384,6 +403,7 @@ export class SyncController {
     const correctingAhead = this.rate < this.baseRate;
     if (Math.abs(error) < this.stopMs || (error > 0) !== correctingAhead) {
       if (this.rateCheck && this.rateCheck.end === null) this.rateCheck.end = now;
+      this.catchingUp = false;
       return { ...this.setRate(this.baseRate, now, this.settleMs), error, rawError };
     }
     if (Math.abs(error) > 2 * Math.abs(this.correcting) + this.startMs) {
@@ -431,6 +451,7 @@ export class SyncController {
       const landing = error - (this.lastDelayMs - this.delayAtSeekMs);
       // A seek outside the buffer waits for data, and lands late by that wait: not a landing to learn.
       if (this.lastSeekGapMs <= this.drySeekMs) {
+        if (predictable) this.landingMiss = Math.abs(landing);
         const weight = this.biasLearnedHere && !sameAcquisition ? 0.5 : 1;
         this.seekBias = Math.max(-300, Math.min(300, this.seekBias + weight * landing));
         this.biasLearned = true;
@@ -445,7 +466,11 @@ export class SyncController {
     // After a stall a small lag is glided away: a seek forward costs another gap, which a
     // starved page may not refill in time. Being ahead is seeked away as usual: the seek goes
     // back into audio already buffered, and gliding 100 ms at the clamped rate takes seconds.
-    const seekBeyond = this.afterStall && error < 0 ? this.stallSeekMs : this.acquireSeekMs;
+    // Nor is the residual of a seek that landed within landingToleranceMs of where it was
+    // aimed (its miss, give or take acquireSeekMs): on a page whose seeks scatter that much,
+    // another one lands no closer, and may stall. It is glided away at the catch-up rate.
+    const base = this.afterStall && error < 0 ? this.stallSeekMs : this.acquireSeekMs;
+    const seekBeyond = this.landingMiss > this.landingToleranceMs ? base : Math.max(base, this.landingMiss + this.acquireSeekMs);
     if (Math.abs(error) > seekBeyond && this.acquireSeeks < this.maxAcquireSeeks) {
       if (this.seekAllowed(now, error)) {
         this.acquireSeeks += 1;
@@ -457,6 +482,8 @@ export class SyncController {
       if (!this.struggling && wait < Math.abs(error) / this.maxRateDelta) return { error, rawError, ...verify };
     }
     this.locked = true;
+    // A struggling listener glides gently: its errors can be seconds, and it cannot keep up anyway.
+    this.catchingUp = !this.struggling && Math.abs(error) > this.acquireSeekMs;
     this.afterStall = false;
     this.acquireSeeks = 0;
     this.acquireSince = null;
@@ -470,7 +497,8 @@ export class SyncController {
    */
   correct(error, now) {
     this.correcting = error;
-    const delta = Math.max(-this.maxRateDelta, Math.min(this.maxRateDelta, this.gainPerSecond * error / 1000));
+    const clamp = this.catchingUp ? this.catchUpRateDelta : this.maxRateDelta;
+    const delta = Math.max(-clamp, Math.min(clamp, this.gainPerSecond * error / 1000));
     if (this.watchRate) this.rateCheck = { t: now, e: error, slope: -delta, end: null };
     return this.setRate(this.baseRate - delta, now, this.settleMs);
   }
@@ -550,6 +578,7 @@ export class SyncController {
    */
   unlock() {
     this.locked = false;
+    this.catchingUp = false;
     this.acquireSince = null;
   }
 
