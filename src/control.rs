@@ -192,6 +192,8 @@ enum ClientMessage {
         /// The most its newest buffered audio lagged the server's clock since the last report, ms.
         #[serde(rename = "lateMs")]
         late_ms: Option<f64>,
+        /// It stalled for want of data since the last report (a stall between two reports).
+        starved: Option<bool>,
         /// The speaker delay it plays ahead by, ms.
         #[serde(rename = "outputDelayMs")]
         output_delay_ms: Option<f64>,
@@ -408,6 +410,7 @@ async fn handle(
             struggling,
             locked,
             late_ms,
+            starved,
             output_delay_ms,
             device,
             engine,
@@ -424,6 +427,7 @@ async fn handle(
                 state: state.as_deref(),
                 locked,
                 late_ms,
+                starved,
             };
             ctx.room.stage.report(id, at, report);
             ctx.room.listeners.update(id, |l| {

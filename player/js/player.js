@@ -78,6 +78,8 @@ let positionUnknownSince = null;
  * from every tick: what D has to cover, sawtooth peaks included. Null until measured.
  */
 let lateSinceReport = null;
+/** The audio stalled for want of data (not this page's own seek) since the last report. */
+let starvedSinceReport = false;
 /**
  * What the banner says, by source; it shows the first that is set. Playback trouble
  * clears once the audio plays; connection trouble once the socket is back.
@@ -110,6 +112,7 @@ const control = new ControlClient({
     syncError: sync.error === null ? null : Math.round(sync.error * 10) / 10,
     delayMs: Math.round(roomDelay(clock.ready ? clock.serverNow(now()) : null).delayMs * 10) / 10,
     lateMs: takeLateness(),
+    starved: takeStarved(),
     buffer: media && joined ? Math.round(media.bufferAhead() * 100) / 100 : 0,
     state: playState(),
     struggling: sync.struggling,
@@ -255,11 +258,15 @@ function tick() {
   const pdt = playing ? media.playingPdt() : null;
   const serverNow = clock.ready ? clock.serverNow(local) : null;
   const delay = roomDelay(serverNow);
+  const stallsBefore = sync.stats.stalls;
   const action = sync.update({
     now: local, playingPdt: pdt, serverNow, delayMs: ownDelayMs(delay.delayMs), delaySlope: delay.slope, uncertaintyMs: clock.uncertainty(),
     // A stall (waiting for data, or seeking) is not a sync error: the controller tells it from a pause.
     stalled: state === "stalled",
   });
+  // A stall with next to nothing buffered: parts came later than D allowed, which the server
+  // must hear of even when the report after it finds this page playing again.
+  if (sync.stats.stalls > stallsBefore && media.bufferAhead() < 0.1) starvedSinceReport = true;
   if (pdt !== null && serverNow !== null) {
     // How old the newest buffered audio is: it runs out when that age reaches D (less the
     // speaker delay this page plays ahead by, so the room's D covers that too).
@@ -288,6 +295,13 @@ function setRate(rate, local) {
   } catch {
     // nothing more to do
   }
+}
+
+/** Whether the audio starved since the last report, and a fresh start. */
+function takeStarved() {
+  const starved = starvedSinceReport;
+  starvedSinceReport = false;
+  return starved;
 }
 
 /** The lateness measured since the last report (ms, rounded), and a fresh start. */

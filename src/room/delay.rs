@@ -276,6 +276,10 @@ pub struct ListenerReport<'a> {
     /// measured many times a second, ms: its lateness, sawtooth peaks included. Without it,
     /// the lateness comes from this one report's delay, sync error and buffer.
     pub late_ms: Option<f64>,
+    /// It stalled for want of data since its last report, however briefly: `state` says only
+    /// how it is at the report's moment, and a stall between two reports is the spike that the
+    /// margin did not cover.
+    pub starved: Option<bool>,
 }
 
 /// The reports of every listener over the last [`WINDOW_MS`]: what [`Delay::update`] needs.
@@ -317,7 +321,7 @@ impl Reports {
         else {
             return;
         };
-        let stalled = report.state == Some("stalled") && buffer_ms < STARVED_BELOW_MS;
+        let stalled = (report.state == Some("stalled") && buffer_ms < STARVED_BELOW_MS) || report.starved == Some(true);
         // Ahead of its target by e, it plays at D − e.
         let error_ms = report.sync_error_ms.filter(|e| e.is_finite()).unwrap_or(0.0).clamp(-60_000.0, 60_000.0);
         let aimed_ms = report.delay_ms.filter(|d| d.is_finite() && *d >= 0.0).map_or(delay_ms, |d| d.min(60_000.0));
@@ -476,6 +480,7 @@ mod tests {
                     state: Some("stalled"),
                     locked: None,
                     late_ms: None,
+                    starved: None,
                 },
             );
         }
@@ -487,6 +492,7 @@ mod tests {
             state: Some("playing"),
             locked: None,
             late_ms: None,
+            starved: None,
         };
         r.record("a", g + 1_000, 400.0, playing(0.3, Some(0.0)));
         // D went up to 500 but "a" still plays at 400 (100 ms ahead of its new target).
@@ -537,6 +543,30 @@ mod tests {
     }
 
     #[test]
+    fn a_stall_between_two_reports_counts_though_both_say_playing() {
+        // A busy page's audio ran dry for 200 ms between two reports: the spike the margin was
+        // for came, once, and was not covered. Both reports say "playing" with audio buffered.
+        let mut r = Reports::default();
+        let playing = |starved| ListenerReport {
+            buffer_s: Some(0.3),
+            state: Some("playing"),
+            locked: Some(true),
+            late_ms: Some(120.0),
+            starved,
+            ..ListenerReport::default()
+        };
+        r.record("a", 0, 400.0, playing(None));
+        r.record("a", LOCKED_GRACE_MS, 400.0, playing(Some(false)));
+        assert_eq!(r.needs(LOCKED_GRACE_MS), [listener("a", 120.0)]);
+        r.record("a", LOCKED_GRACE_MS + 1_000, 400.0, playing(Some(true)));
+        let needs = r.needs(LOCKED_GRACE_MS + 1_000);
+        assert!(needs[0].stalled, "{needs:?}");
+        let mut d = Delay::new(BOUNDS, None);
+        d.update(LOCKED_GRACE_MS + 1_000, &needs);
+        assert_eq!(d.current_ms(), BOUNDS.floor_ms + STEP_MS, "a step more than it had");
+    }
+
+    #[test]
     fn a_stall_with_audio_buffered_is_the_devices_and_asks_for_no_more_d() {
         let mut r = Reports::default();
         let stalled = |buffer_s| ListenerReport {
@@ -572,6 +602,7 @@ mod tests {
             state: Some(state),
             locked,
             late_ms: None,
+            starved: None,
         };
         // Joining: seeks and stalls that say nothing about its path.
         r.record("a", 0, 400.0, report(Some(false), "stalled"));
