@@ -13,6 +13,7 @@
 use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 
@@ -24,10 +25,13 @@ const PRUNE_EVERY: u64 = 16;
 /// Prefix of a file being written.
 const TMP_PREFIX: &str = ".tmp-";
 
-/// The folder of published parts of one bitrate ladder; cheap to clone.
+/// The folder of published parts of one room and bitrate ladder; cheap to clone.
 #[derive(Clone)]
 pub struct PublishedParts {
     dir: PathBuf,
+    /// Set once the room is deleted. Held while a part is written, so that a write still
+    /// queued then cannot land in the folder of a new room of the same name.
+    removed: Arc<Mutex<bool>>,
 }
 
 impl PublishedParts {
@@ -54,7 +58,7 @@ impl PublishedParts {
                 remove_quietly(&entry.path());
             }
         }
-        Ok(PublishedParts { dir })
+        Ok(PublishedParts { dir, removed: Arc::default() })
     }
 
     /// Removes the published parts of every room not in `rooms` (deleted while the server was down).
@@ -70,6 +74,8 @@ impl PublishedParts {
 
     /// Removes this room's published parts (the room was deleted).
     pub fn remove(&self) {
+        let mut removed = self.removed.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        *removed = true;
         remove_quietly(&self.dir);
     }
 
@@ -92,6 +98,10 @@ impl PublishedParts {
     /// Keeps `bytes` as `part` of `rendition`; now and then removes parts older than
     /// [`KEEP_PARTS`] before it.
     pub fn write(&self, part: u64, rendition: &str, bytes: &[u8]) -> io::Result<()> {
+        let removed = self.removed.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if *removed {
+            return Ok(());
+        }
         let tmp = self.dir.join(format!("{TMP_PREFIX}{part}.{rendition}"));
         let mut file = fs::File::create(&tmp)?;
         file.write_all(bytes)?;
@@ -178,5 +188,20 @@ mod tests {
         assert!(main.read(100, "256k").is_some());
         main.remove();
         assert_eq!(main.read(100, "256k"), None);
+    }
+
+    #[test]
+    fn a_write_queued_when_its_room_was_deleted_goes_nowhere() {
+        let cache = tempfile::tempdir().unwrap();
+        let root = cache.path().join("aaclc-a");
+        let old = PublishedParts::open(&root, "crypt").unwrap();
+        let queued = old.clone();
+        old.remove();
+        // A new room of the same name, then the old room's last write comes through.
+        let new = PublishedParts::open(&root, "crypt").unwrap();
+        queued.write(100, "256k", b"old room").unwrap();
+        assert_eq!(new.read(100, "256k"), None);
+        new.write(100, "256k", b"new room").unwrap();
+        assert_eq!(new.read(100, "256k").as_deref(), Some(&b"new room"[..]));
     }
 }
