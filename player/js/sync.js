@@ -286,7 +286,8 @@ export class SyncController {
    * @param {number | null} input.serverNow server time estimate (ms since epoch); null when unknown
    * @param {number} input.delayMs playback delay D (ms)
    * @param {number} [input.delaySlope=0] how fast D moves now (ms per ms, inside a ramp; see `delayAt`)
-   * @param {number} [input.uncertaintyMs=0] how far off serverNow can be (ms): no correction starts for a smaller error
+   * @param {number} [input.uncertaintyMs=0] how far off serverNow can be (ms): no correction starts for an error
+   *   within half of it
    * @param {boolean} [input.stalled=false] with playingPdt null: the element should be playing but waits for data
    *   or is seeking (rather than paused, or its position unknown)
    * @returns {SyncAction}
@@ -385,8 +386,11 @@ export class SyncController {
         return this.seek(target, error, now);
       }
       // A rate change is not free (Chromium can lose tens of ms at one under load): none for
-      // an error the clock estimate cannot vouch for.
-      if (Math.abs(error) <= Math.max(this.startMs, uncertaintyMs)) return { error, rawError };
+      // an error the clock estimate cannot vouch for. Its uncertainty is a bound of 2.5
+      // standard errors: an error beyond half of it is more likely the playhead's than the
+      // clock's (gated by the whole bound, a listener on a 100 ± 25 ms path was left anywhere
+      // within ±4 ms of its target).
+      if (Math.abs(error) <= Math.max(this.startMs, uncertaintyMs / 2)) return { error, rawError };
       return { ...this.correct(error, now), error, rawError };
     }
     if (this.rateCheck && this.rateCheck.end === null) {

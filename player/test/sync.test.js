@@ -179,7 +179,8 @@ test("no correction starts for an error within the clock estimate's uncertainty"
     return null;
   };
   assert.equal(run(0), 0.998, "4 ms ahead, a trusted clock: corrected");
-  assert.equal(run(5), null, "4 ms ahead of a clock good to ±5 ms: left alone");
+  assert.equal(run(6), 0.998, "4 ms ahead of a clock good to ±6 ms (2.5 standard errors): corrected");
+  assert.equal(run(10), null, "4 ms ahead of a clock good to ±10 ms: left alone");
 });
 
 test("seek threshold, once locked: the error must persist past 500 ms, after a clock check", () => {
