@@ -21,9 +21,7 @@
  *    each seek is learned (seekBias) and taken off the next one. Once under
  *    acquireSeekMs, or after maxAcquireSeeks seeks (counted until the next
  *    lock, also across the gaps the seeks themselves cause), the controller
- *    is locked. The residual of a seek that landed within landingToleranceMs of its
- *    aim is not seeked again either: a busy page's seeks scatter that much, so it
- *    glides, at up to catchUpRateDelta. Join to lock is then about two seeks of ~300 ms each. A seek
+ *    is locked. Join to lock is then about two seeks of ~300 ms each. A seek
  *    whose readings take longer than drySeekMs to come back went outside the
  *    buffer and waited for data: its landing teaches nothing.
  *  - locked: average the error over about a second and, once it passes
@@ -125,7 +123,7 @@ export class SyncController {
    * @param {number} [opts.gainPerSecond=0.5] k: rate offset per second of error
    * @param {number} [opts.maxRateDelta=0.03] clamp of |playbackRate - 1|
    * @param {number} [opts.catchUpRateDelta=0.08] the clamp instead for the first correction after an acquisition
-   *   locked beyond acquireSeekMs, unless struggling (a lag after a stall, an error smaller than seeks miss by): at 3 % a 100 ms error
+   *   locked beyond acquireSeekMs, unless struggling (a lag after a stall, what maxAcquireSeeks seeks left): at 3 % a 100 ms error
    *   takes 3 s to glide away, at its k-sized 5 % 2 s. Jellyfin's SyncPlay speeds up to take errors out within a second.
    * @param {number} [opts.settleMs=300] samples ignored after a rate change (ms)
    * @param {number} [opts.seekSettleMs=150] samples ignored after a seek (ms)
@@ -218,11 +216,6 @@ export class SyncController {
      * here replaces it.
      */
     this.biasLearnedHere = false;
-    /**
-     * How far (ms) the last seek whose landing could be predicted missed it: on a busy page seeks
-     * land with that much scatter, and a seek for a smaller error would not land any closer.
-     */
-    this.landingMiss = 0;
     /** Local ms of the first settled sample of the current acquisition, or null. */
     this.acquireSince = null;
     this.pendingSeekCheck = false;
@@ -455,7 +448,6 @@ export class SyncController {
       const landing = error - (this.lastDelayMs - this.delayAtSeekMs);
       // A seek outside the buffer waits for data, and lands late by that wait: not a landing to learn.
       if (this.lastSeekGapMs <= this.drySeekMs) {
-        if (predictable) this.landingMiss = Math.abs(landing);
         const weight = this.biasLearnedHere && !sameAcquisition ? 0.5 : 1;
         this.seekBias = Math.max(-300, Math.min(300, this.seekBias + weight * landing));
         this.biasLearned = true;
@@ -470,11 +462,7 @@ export class SyncController {
     // After a stall a small lag is glided away: a seek forward costs another gap, which a
     // starved page may not refill in time. Being ahead is seeked away as usual: the seek goes
     // back into audio already buffered, and gliding 100 ms at the clamped rate takes seconds.
-    // Nor is the residual of a seek that landed within landingToleranceMs of where it was
-    // aimed (its miss, give or take acquireSeekMs): on a page whose seeks scatter that much,
-    // another one lands no closer, and may stall. It is glided away at the catch-up rate.
-    const base = this.afterStall && error < 0 ? this.stallSeekMs : this.acquireSeekMs;
-    const seekBeyond = this.landingMiss > this.landingToleranceMs ? base : Math.max(base, this.landingMiss + this.acquireSeekMs);
+    const seekBeyond = this.afterStall && error < 0 ? this.stallSeekMs : this.acquireSeekMs;
     if (Math.abs(error) > seekBeyond && this.acquireSeeks < this.maxAcquireSeeks) {
       if (this.seekAllowed(now, error)) {
         this.acquireSeeks += 1;
