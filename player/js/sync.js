@@ -295,8 +295,9 @@ export class SyncController {
   /** @private */
   step({ now, playingPdt, serverNow, delayMs, delaySlope = 0, uncertaintyMs = 0, stalled = false }) {
     this.forgetTrouble(now);
-    const baseShift = 1 - delaySlope - this.baseRate;
+    const previousBase = this.baseRate;
     this.baseRate = 1 - delaySlope;
+    const baseShift = this.baseRate - previousBase;
     if (playingPdt === null || serverNow === null || !Number.isFinite(playingPdt) || !Number.isFinite(serverNow)) {
       if (stalled && this.hadReading && !this.seekGap) this.stall(now);
       else if (!stalled) this.afterStall = false; // paused or unknown: a fresh acquisition
@@ -322,7 +323,7 @@ export class SyncController {
       // the same amount at the same moment, whatever it was correcting. One that locked with an
       // error still to take out starts on it now: the window restarts at every rate change, and
       // waiting for the next would keep it off for another second.
-      if (this.catchingUp && Math.abs(this.rate - (this.baseRate - baseShift)) < 1e-9 && this.window.length >= 2) {
+      if (this.catchingUp && Math.abs(this.rate - previousBase) < 1e-9 && this.window.length >= 2) {
         const error = this.projected(now);
         if (Math.abs(error) > this.startMs) return { ...this.correct(error, now), error, rawError };
       }
